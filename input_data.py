@@ -1,0 +1,286 @@
+"""MNIST loader: the TF1 tutorial's ``input_data.read_data_sets``, rewritten for today's NumPy.
+
+Imported by the training, evaluation and app scripts; also run directly to fetch and check the data:
+
+    python input_data.py [--data-dir DIR]
+
+The four IDX files are looked for in the data directory, chosen (here and in every script of the package) as
+the ``--data-dir`` flag, else the ``MNIST_DATA_DIR`` environment variable, else ``./data/``. Missing files are
+downloaded from the CVDF mirror the tutorial used and checked against the published MD5 sums. Files found on
+disk are checked structurally (gzip, IDX magic, dimensions, sizes), so a damaged file is named, not guessed at.
+"""
+import argparse
+import gzip
+import hashlib
+import os
+import sys
+import tempfile
+import urllib.request
+import zlib
+
+import numpy as np
+
+DEFAULT_SOURCE_URL = "https://storage.googleapis.com/cvdf-datasets/mnist/"
+DEFAULT_DATA_DIR = "./data/"
+DATA_DIR_ENV = "MNIST_DATA_DIR"
+
+TRAIN_IMAGES = "train-images-idx3-ubyte.gz"
+TRAIN_LABELS = "train-labels-idx1-ubyte.gz"
+TEST_IMAGES = "t10k-images-idx3-ubyte.gz"
+TEST_LABELS = "t10k-labels-idx1-ubyte.gz"
+
+# Published MD5 sums of the four downloads (checked only on files this module downloads).
+MD5 = {
+    TRAIN_IMAGES: "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+    TRAIN_LABELS: "d53e105ee54ea40749a09fcbcd1e9432",
+    TEST_IMAGES: "9fb629c4189551a2d022fa330f9573f3",
+    TEST_LABELS: "ec29112dd5afa0611ce80d1b7f02629c",
+}
+
+IMAGE_MAGIC = 2051  # IDX: unsigned bytes, 3 dimensions (count, rows, cols)
+LABEL_MAGIC = 2049  # IDX: unsigned bytes, 1 dimension (count)
+NUM_CLASSES = 10
+VALIDATION_SIZE = 5000  # the first 5,000 training images are held out
+
+
+class DataError(Exception):
+    """A data file is missing, unreachable or malformed; the message names it and says what is wrong."""
+
+
+def resolve_data_dir(flag_value=None):
+    """The data directory: the flag, else $MNIST_DATA_DIR, else ./data/."""
+    return flag_value or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Reading IDX files
+
+def _read_gz(path):
+    """Returns the decompressed bytes of a gzip file, or raises DataError naming it."""
+    try:
+        with gzip.open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise DataError("%s: file not found" % path) from None
+    except (OSError, EOFError, zlib.error) as e:
+        raise DataError("%s: not a readable gzip file (%s)" % (path, e or type(e).__name__)) from None
+
+
+def _parse_idx(path, data, magic, ndim):
+    """Checks an IDX header and returns its uint8 payload shaped by the header dimensions."""
+    header_len = 4 + 4 * ndim
+    if len(data) < header_len:
+        raise DataError("%s: truncated IDX header (%d bytes)" % (path, len(data)))
+    found = int.from_bytes(data[0:4], "big")
+    if found != magic:
+        raise DataError("%s: bad magic number %d (expected %d)" % (path, found, magic))
+    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    expected = int(np.prod(dims))
+    have = len(data) - header_len
+    if have != expected:
+        raise DataError("%s: header says %s = %d bytes of data, file has %d"
+                        % (path, "x".join(map(str, dims)), expected, have))
+    return np.frombuffer(data, dtype=np.uint8, offset=header_len).reshape(dims)
+
+
+def extract_images(path):
+    """Reads an IDX image file.
+
+    Returns:
+      uint8 array [N, rows * cols].
+    """
+    images = _parse_idx(path, _read_gz(path), IMAGE_MAGIC, 3)
+    return images.reshape(images.shape[0], -1)
+
+
+def extract_labels(path, one_hot=False):
+    """Reads an IDX label file.
+
+    Returns:
+      uint8 array [N], or float32 one-hot array [N, 10] when one_hot.
+    """
+    labels = _parse_idx(path, _read_gz(path), LABEL_MAGIC, 1)
+    if labels.size and labels.max() >= NUM_CLASSES:
+        raise DataError("%s: label %d out of range 0-9" % (path, labels.max()))
+    return dense_to_one_hot(labels) if one_hot else labels
+
+
+def dense_to_one_hot(labels, num_classes=NUM_CLASSES):
+    """[N] integer labels -> [N, num_classes] float32 one-hot rows."""
+    return np.eye(num_classes, dtype=np.float32)[labels]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Downloading
+
+def _progress(name, done, total):
+    if total > 0:
+        sys.stderr.write("\rDownloading %s: %3d%%" % (name, 100 * done // total))
+    else:
+        sys.stderr.write("\rDownloading %s: %d bytes" % (name, done))
+    sys.stderr.flush()
+
+
+def download(filename, directory, source_url=DEFAULT_SOURCE_URL, md5=None):
+    """Downloads source_url + filename into directory, atomically, checking its MD5 when one is given.
+
+    The bytes go to a temporary file in the same directory, renamed into place only once complete and
+    verified, so an interrupted or bad download never leaves a file under the real name.
+
+    Returns:
+      The path of the downloaded file.
+    """
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, filename)
+    url = source_url + filename
+    fd, tmp = tempfile.mkstemp(prefix="." + filename + ".", suffix=".part", dir=directory)
+    try:
+        digest = hashlib.md5()
+        done = 0
+        with os.fdopen(fd, "wb") as out:
+            try:
+                with urllib.request.urlopen(url, timeout=30) as response:
+                    total = int(response.headers.get("Content-Length") or 0)
+                    while True:
+                        chunk = response.read(1 << 16)
+                        if not chunk:
+                            break
+                        out.write(chunk)
+                        digest.update(chunk)
+                        done += len(chunk)
+                        _progress(filename, done, total)
+            except (OSError, ValueError) as e:  # URLError, HTTPError, timeouts are OSErrors
+                if done:
+                    sys.stderr.write("\n")
+                raise DataError("%s is missing from %s and could not be downloaded from %s (%s); "
+                                "put the file in %s or download it from %s"
+                                % (filename, directory, url, getattr(e, "reason", e), directory, url)) from None
+        sys.stderr.write("\n")
+        if md5 and digest.hexdigest() != md5:
+            raise DataError("%s: downloaded from %s with MD5 %s, expected %s; file discarded"
+                            % (filename, url, digest.hexdigest(), md5))
+        os.replace(tmp, path)
+        return path
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def maybe_download(filename, directory, source_url=DEFAULT_SOURCE_URL):
+    """Returns the path of filename in directory, downloading it first if it is not there."""
+    path = os.path.join(directory, filename)
+    if os.path.exists(path):
+        return path
+    return download(filename, directory, source_url, MD5.get(filename))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Data sets
+
+class DataSet:
+    """Images and labels of one split, served in shuffled mini-batches like the TF1 tutorial's DataSet."""
+
+    def __init__(self, images, labels, seed=None):
+        """Args:
+          images: uint8 [N, 784] (scaled here to float32 in [0, 1]) or float32 [N, 784] already scaled.
+          labels: uint8 [N] or float32 one-hot [N, 10].
+          seed: seeds this data set's own random generator (NumPy's global state is left alone).
+        """
+        if images.shape[0] != labels.shape[0]:
+            raise ValueError("images.shape[0] %d != labels.shape[0] %d" % (images.shape[0], labels.shape[0]))
+        if images.dtype == np.uint8:
+            images = images.astype(np.float32) * np.float32(1.0 / 255.0)
+        self._images = images
+        self._labels = labels
+        self._num_examples = images.shape[0]
+        self._rng = np.random.default_rng(seed)
+        self._epochs_completed = 0
+        self._index_in_epoch = 0
+        self._order = None  # permutation of the current epoch; None until the first batch
+
+    images = property(lambda self: self._images)
+    labels = property(lambda self: self._labels)
+    num_examples = property(lambda self: self._num_examples)
+    epochs_completed = property(lambda self: self._epochs_completed)
+
+    def _new_order(self, shuffle):
+        n = self._num_examples
+        return self._rng.permutation(n) if shuffle else np.arange(n)
+
+    def next_batch_indices(self, batch_size, shuffle=True):
+        """Indices [batch_size] of the next batch; a batch may straddle two epochs, nothing is dropped."""
+        if self._order is None:
+            self._order = self._new_order(shuffle)
+        start = self._index_in_epoch
+        if start + batch_size <= self._num_examples:
+            self._index_in_epoch += batch_size
+            return self._order[start:self._index_in_epoch]
+        # Finish this epoch with what is left, then start a freshly shuffled one.
+        rest = self._order[start:]
+        self._epochs_completed += 1
+        self._order = self._new_order(shuffle)
+        self._index_in_epoch = batch_size - len(rest)
+        return np.concatenate([rest, self._order[:self._index_in_epoch]])
+
+    def next_batch(self, batch_size, shuffle=True):
+        """Returns the next (images [batch_size, 784], labels [batch_size, ...]) batch."""
+        idx = self.next_batch_indices(batch_size, shuffle)
+        return self._images[idx], self._labels[idx]
+
+
+class Datasets:
+    def __init__(self, train, validation, test):
+        self.train, self.validation, self.test = train, validation, test
+
+
+def read_data_sets(train_dir=None, one_hot=False, validation_size=VALIDATION_SIZE, seed=None,
+                   source_url=DEFAULT_SOURCE_URL):
+    """Loads MNIST from train_dir (downloading missing files).
+
+    Returns:
+      Datasets with .train (55,000 by default), .validation (5,000) and .test (10,000) DataSets.
+    """
+    train_dir = resolve_data_dir(train_dir)
+    paths = [maybe_download(name, train_dir, source_url)
+             for name in (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS)]
+    train_images = extract_images(paths[0])
+    train_labels = extract_labels(paths[1], one_hot)
+    test_images = extract_images(paths[2])
+    test_labels = extract_labels(paths[3], one_hot)
+    for images, labels, ipath, lpath in ((train_images, train_labels, paths[0], paths[1]),
+                                         (test_images, test_labels, paths[2], paths[3])):
+        if len(images) != len(labels):
+            raise DataError("%s has %d images but %s has %d labels"
+                            % (ipath, len(images), lpath, len(labels)))
+    if not 0 <= validation_size <= len(train_images):
+        raise DataError("validation_size %d is outside 0..%d (the number of training images)"
+                        % (validation_size, len(train_images)))
+    seeds = np.random.SeedSequence(seed).spawn(3) if seed is not None else [None] * 3
+    return Datasets(
+        train=DataSet(train_images[validation_size:], train_labels[validation_size:], seed=seeds[0]),
+        validation=DataSet(train_images[:validation_size], train_labels[:validation_size], seed=seeds[1]),
+        test=DataSet(test_images, test_labels, seed=seeds[2]))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Download (if needed) and verify the MNIST files.")
+    parser.add_argument("--data-dir", default=None,
+                        help="where the four .gz files live (default: $%s, else %s)"
+                        % (DATA_DIR_ENV, DEFAULT_DATA_DIR))
+    args = parser.parse_args(argv)
+    data_dir = resolve_data_dir(args.data_dir)
+    try:
+        ds = read_data_sets(data_dir, one_hot=False)
+    except DataError as e:
+        print("error: %s" % e, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    print("MNIST in %s: %d train, %d validation, %d test images, 28x28, all files valid"
+          % (data_dir, ds.train.num_examples, ds.validation.num_examples, ds.test.num_examples))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

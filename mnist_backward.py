@@ -1,0 +1,174 @@
+"""Trains the course's MNIST network; run it:  python mnist_backward.py [--steps N] [--model-dir DIR] ...
+
+Mini-batch gradient descent on cross-entropy + L2, with a learning rate that decays once per epoch and an
+exponential moving average (EMA) of the weights, which is what mnist_test.py and mnist_app.py use. Every
+--log-every steps it prints the course's progress line and saves a checkpoint MODEL_SAVE_PATH/MODEL_NAME-<step>;
+it also saves at the last step and on Ctrl+C. A rerun resumes from the newest checkpoint and finishes the
+schedule (training stops when the global step reaches --steps).
+"""
+import argparse
+import os
+import signal
+import sys
+import time
+
+from mnist_common import tf, UserError, run_main, list_checkpoints, checkpoint_step, session_config
+import input_data
+import mnist_forward
+
+BATCH_SIZE = 200             # images per step
+LEARNING_RATE_BASE = 0.1     # learning rate at step 0
+LEARNING_RATE_DECAY = 0.99   # multiplied in once per epoch (staircase)
+REGULARIZER = 0.0001         # L2 weight on w1 and w2
+STEPS = 50000                # train until the global step reaches this
+MOVING_AVERAGE_DECAY = 0.99  # EMA decay (capped early on by (1 + step) / (10 + step))
+MODEL_SAVE_PATH = "./model/"
+MODEL_NAME = "mnist_model"
+LOG_EVERY = 1000             # progress line + checkpoint every this many steps
+
+
+class TrainingInterrupted(Exception):
+    """Ctrl+C during training; a checkpoint at .step has been saved."""
+
+    def __init__(self, step):
+        super().__init__(step)
+        self.step = step
+
+
+def learning_rate(global_step, num_examples, batch_size=BATCH_SIZE):
+    """LEARNING_RATE_BASE * LEARNING_RATE_DECAY ** floor(global_step / (num_examples / batch_size)).
+
+    With 55,000 training images and batches of 200 the rate drops once every 275 steps (one epoch).
+    """
+    return tf.train.exponential_decay(LEARNING_RATE_BASE, global_step, num_examples / batch_size,
+                                      LEARNING_RATE_DECAY, staircase=True)
+
+
+def moving_average(global_step):
+    """The EMA of the weights; passing global_step makes its decay min(0.99, (1 + step) / (10 + step))."""
+    return tf.train.ExponentialMovingAverage(MOVING_AVERAGE_DECAY, global_step)
+
+
+def _restore_latest(sess, saver, model_dir):
+    """Restores the newest readable checkpoint in model_dir. Returns its prefix, or None if there is none."""
+    candidates = list_checkpoints(model_dir)
+    for prefix in candidates:
+        try:
+            saver.restore(sess, prefix)
+            return prefix
+        except (tf.errors.OpError, ValueError) as e:
+            first = str(getattr(e, "message", e)).strip().splitlines()[0]
+            print("warning: cannot read checkpoint %s (%s); trying an older one" % (prefix, first),
+                  file=sys.stderr)
+    if candidates:
+        raise UserError("%s: none of its checkpoints could be restored into this network" % model_dir)
+    return None
+
+
+def backward(mnist, steps=STEPS, batch_size=BATCH_SIZE, model_dir=MODEL_SAVE_PATH, log_every=LOG_EVERY,
+             seed=None, data_dir=None):
+    """Trains on mnist.train until the global step reaches `steps`, resuming from model_dir.
+
+    Args:
+      mnist: read_data_sets(..., one_hot=True) result; mnist.train.next_batch gives the batches.
+      steps, batch_size, model_dir, log_every, seed: see the command-line flags.
+      data_dir: shown in the first line only.
+    Returns:
+      The global step reached.
+    Raises:
+      TrainingInterrupted on Ctrl+C, after saving a checkpoint.
+    """
+    with tf.Graph().as_default():
+        if seed is not None:
+            tf.set_random_seed(seed)
+        x = tf.placeholder(tf.float32, [None, mnist_forward.INPUT_NODE])
+        y_ = tf.placeholder(tf.float32, [None, mnist_forward.OUTPUT_NODE])
+        y = mnist_forward.forward(x, REGULARIZER)
+        global_step = tf.Variable(0, trainable=False)  # created after w1..b2: checkpoint name "Variable_4"
+
+        ce = tf.nn.sparse_softmax_cross_entropy_with_logits(logits=y, labels=tf.argmax(y_, 1))
+        loss = tf.reduce_mean(ce) + tf.add_n(tf.get_collection("losses"))
+        lr = learning_rate(global_step, mnist.train.num_examples, batch_size)
+        train_step = tf.train.GradientDescentOptimizer(lr).minimize(loss, global_step=global_step)
+        ema_op = moving_average(global_step).apply(tf.trainable_variables())
+        with tf.control_dependencies([train_step, ema_op]):
+            train_op = tf.no_op(name="train")
+        saver = tf.train.Saver(save_relative_paths=True)
+
+        with tf.Session(config=session_config()) as sess:
+            restored = _restore_latest(sess, saver, model_dir)
+            if restored is None:
+                sess.run(tf.global_variables_initializer())
+            step = int(sess.run(global_step))
+            if step >= steps:
+                print("Model in %s is already at step %d (--steps %d): nothing to do." % (model_dir, step, steps))
+                return step
+            print("Training on MNIST from %s: model %s, steps %d, batch size %d, %s."
+                  % (data_dir or "memory", model_dir, steps, batch_size,
+                     "resuming from step %d" % step if restored else "fresh start"))
+            sys.stdout.flush()
+            os.makedirs(model_dir, exist_ok=True)
+            save_path = os.path.join(model_dir, MODEL_NAME)
+
+            interrupted = []
+            previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
+            try:
+                start_step, start_time = step, time.time()
+                while step < steps and not interrupted:
+                    xs, ys = mnist.train.next_batch(batch_size)
+                    step += 1
+                    # The course printed and saved at loop indices 0, 1000, ...: global steps 1, 1001, ...
+                    if (step - 1) % log_every == 0 or step == steps:
+                        _, loss_value = sess.run([train_op, loss], {x: xs, y_: ys})
+                        print("After %d training step(s), loss on training batch is %g." % (step, loss_value))
+                        sys.stdout.flush()
+                        saver.save(sess, save_path, global_step=global_step)
+                    else:
+                        sess.run(train_op, {x: xs, y_: ys})
+                if interrupted:
+                    saver.save(sess, save_path, global_step=global_step)
+                    print("Interrupted at step %d; checkpoint saved to %s-%d." % (step, save_path, step))
+                    raise TrainingInterrupted(step)
+            finally:
+                signal.signal(signal.SIGINT, previous)
+            elapsed = time.time() - start_time
+            print("Finished at step %d: %d steps in %.1f s, %.1f steps/s."
+                  % (step, step - start_step, elapsed, (step - start_step) / max(elapsed, 1e-9)))
+            return step
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description="Train the course's 784-500-10 MNIST network.",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--steps", type=int, default=STEPS, help="train until the global step reaches this")
+    p.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="images per step")
+    p.add_argument("--model-dir", default=MODEL_SAVE_PATH, help="checkpoint directory (resumed from)")
+    p.add_argument("--data-dir", default=None,
+                   help="MNIST directory (default: $%s, else %s)" % (input_data.DATA_DIR_ENV,
+                                                                     input_data.DEFAULT_DATA_DIR))
+    p.add_argument("--log-every", type=int, default=LOG_EVERY, help="progress line and checkpoint interval")
+    p.add_argument("--seed", type=int, default=None, help="seed for initialisation and batch order")
+    args = p.parse_args(argv)
+    for name in ("steps", "batch_size", "log_every"):
+        if getattr(args, name) < 1:
+            p.error("--%s must be a positive whole number, got %d" % (name.replace("_", "-"), getattr(args, name)))
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    defaults = {"steps": STEPS, "batch_size": BATCH_SIZE, "model_dir": MODEL_SAVE_PATH, "log_every": LOG_EVERY}
+    changed = ["%s = %s" % (k, getattr(args, k)) for k, v in defaults.items() if getattr(args, k) != v]
+    if changed:
+        print("Overriding: " + ", ".join(changed))
+    data_dir = input_data.resolve_data_dir(args.data_dir)
+    mnist = input_data.read_data_sets(data_dir, one_hot=True, seed=args.seed)
+    try:
+        backward(mnist, args.steps, args.batch_size, args.model_dir, args.log_every, args.seed, data_dir)
+    except TrainingInterrupted:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)

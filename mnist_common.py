@@ -1,0 +1,138 @@
+"""Pieces shared by the four scripts; not run by itself.
+
+- ``tf``: ``tensorflow.compat.v1`` in graph mode, imported quietly (TensorFlow's import-time log noise is
+  silenced unless the user has set ``TF_CPP_MIN_LOG_LEVEL``).
+- ``UserError`` and ``run_main``: bad input ends a command with one line and a status, never a traceback.
+- Checkpoint discovery that tolerates a trainer deleting or writing checkpoints meanwhile.
+- ``EmaModel``: the graph that restores the exponential-moving-average (shadow) weights into the network,
+  built once and used by both ``mnist_test.py`` and ``mnist_app.py``.
+"""
+import os
+import re
+import sys
+
+if "TF_CPP_MIN_LOG_LEVEL" not in os.environ:
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"   # C++ INFO/WARNING/ERROR lines printed during import
+    _QUIET = True
+else:
+    _QUIET = False
+
+
+def _import_tf():
+    """Imports tensorflow.compat.v1; when quiet, the C++ side's pre-logging-setup lines (absl's "All log
+    messages before absl::InitializeLog()", the CUDA stub's "Could not find cuda drivers") go to /dev/null."""
+    if not _QUIET:
+        import tensorflow.compat.v1 as tf1
+        return tf1
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow.compat.v1 as tf1
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+    tf1.logging.set_verbosity(tf1.logging.ERROR)  # Python-side deprecation warnings
+    return tf1
+
+
+tf = _import_tf()
+tf.disable_v2_behavior()
+
+import input_data  # noqa: E402
+import mnist_forward  # noqa: E402
+
+
+class UserError(Exception):
+    """An error caused by the user's input; printed as one line, no traceback."""
+
+
+def run_main(main):
+    """Runs main() and exits with its status; UserError/DataError -> one line and 1, Ctrl+C -> 130."""
+    try:
+        status = main()
+    except (UserError, input_data.DataError) as e:
+        print("error: %s" % e, file=sys.stderr)
+        status = 1
+    except KeyboardInterrupt:
+        print("\nInterrupted.", file=sys.stderr)
+        status = 130
+    sys.stdout.flush()
+    sys.exit(status or 0)
+
+
+def session_config():
+    """Session options for this 2-core machine: ops use every core, one op at a time."""
+    return tf.ConfigProto(intra_op_parallelism_threads=os.cpu_count() or 1, inter_op_parallelism_threads=1)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Checkpoints
+
+def checkpoint_step(path):
+    """The global step in a checkpoint path such as model/mnist_model-1001 (the number after the last '-')."""
+    m = re.search(r"-(\d+)$", path)
+    return int(m.group(1)) if m else None
+
+
+def list_checkpoints(model_dir):
+    """Checkpoint prefixes in model_dir, newest first, as listed by its 'checkpoint' state file.
+
+    Paths in the state file are resolved by their base name inside model_dir, so a model directory that was
+    moved, or written by the course code with paths relative to another directory, still works. Only
+    prefixes whose .index file exists are returned.
+    """
+    try:
+        state = tf.train.get_checkpoint_state(model_dir)
+    except Exception:  # a state file caught half-written or garbled: treat as no checkpoint yet
+        state = None
+    if state is None:
+        return []
+    names = list(state.all_model_checkpoint_paths or [])
+    if state.model_checkpoint_path:
+        names.append(state.model_checkpoint_path)
+    found, seen = [], set()
+    for name in reversed(names):  # the state file lists oldest first; the latest is model_checkpoint_path
+        prefix = os.path.join(model_dir, os.path.basename(name))
+        if prefix not in seen and os.path.exists(prefix + ".index"):
+            seen.add(prefix)
+            found.append(prefix)
+    found.sort(key=lambda p: checkpoint_step(p) or -1, reverse=True)
+    return found
+
+
+class EmaModel:
+    """The network with its weights restored from the EMA shadows of a checkpoint; build once, restore many.
+
+    Attributes:
+      x: float32 placeholder [None, 784].
+      logits: [None, 10]; probabilities: softmax of logits [None, 10]; prediction: argmax [None].
+    """
+
+    def __init__(self):
+        import mnist_backward  # for MOVING_AVERAGE_DECAY; imported here to keep module imports acyclic
+        self.graph = tf.Graph()
+        with self.graph.as_default():
+            self.x = tf.placeholder(tf.float32, [None, mnist_forward.INPUT_NODE])
+            self.logits = mnist_forward.forward(self.x, None)
+            self.probabilities = tf.nn.softmax(self.logits)
+            self.prediction = tf.argmax(self.logits, 1)
+            # variables_to_restore() maps "<var>/ExponentialMovingAverage" in the checkpoint onto each
+            # variable, so the plain variables receive the averaged (shadow) values.
+            ema = tf.train.ExponentialMovingAverage(mnist_backward.MOVING_AVERAGE_DECAY)
+            self.saver = tf.train.Saver(ema.variables_to_restore())
+        self.sess = tf.Session(graph=self.graph, config=session_config())
+        self.checkpoint = None
+
+    def restore(self, prefix):
+        """Loads the shadow weights of checkpoint prefix; raises tf.errors.OpError if it cannot be read."""
+        self.saver.restore(self.sess, prefix)
+        self.checkpoint = prefix
+
+    def probabilities_of(self, images):
+        """Softmax probabilities [N, 10] for images float32 [N, 784]."""
+        return self.sess.run(self.probabilities, {self.x: images})
+
+    def close(self):
+        self.sess.close()

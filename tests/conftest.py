@@ -1,0 +1,62 @@
+"""Shared fixtures: the repository on sys.path, the real MNIST directory, and a briefly trained model.
+
+Tests that need the real MNIST find it through $MNIST_DATA_DIR (CI points it at ../shared/mnist), else
+../shared/mnist beside the checkout, else ./data/. Without it they are skipped locally; .ci/run fails if
+any test was skipped, so in CI they always run.
+"""
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import input_data  # noqa: E402
+
+
+def _find_real_data():
+    for d in (os.environ.get(input_data.DATA_DIR_ENV), os.path.join(ROOT, "..", "shared", "mnist"),
+              os.path.join(ROOT, "data")):
+        if d and all(os.path.exists(os.path.join(d, f)) for f in input_data.MD5):
+            return os.path.abspath(d)
+    return None
+
+
+def run_script(script, *args, env=None, timeout=600, input=None):
+    """Runs `python script args...` in the repository; returns the CompletedProcess (text mode)."""
+    full_env = dict(os.environ)
+    full_env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # the scripts' own default (quiet) is what users see
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, os.path.join(ROOT, script), *map(str, args)], cwd=ROOT,
+                          env=full_env, capture_output=True, text=True, timeout=timeout, input=input)
+
+
+def assert_no_traceback(proc):
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stdout, proc.stdout
+
+
+@pytest.fixture(scope="session")
+def mnist_dir():
+    d = _find_real_data()
+    if d is None:
+        pytest.skip("real MNIST not found (set MNIST_DATA_DIR)")
+    return d
+
+
+@pytest.fixture(scope="session")
+def mnist(mnist_dir):
+    """The real data sets, one-hot labels, loaded once."""
+    return input_data.read_data_sets(mnist_dir, one_hot=True, seed=0)
+
+
+@pytest.fixture(scope="session")
+def trained_model(mnist_dir, tmp_path_factory):
+    """A model directory trained 500 steps (seed 1) by the real script; checkpoints at 1, 101, ..., 500."""
+    model_dir = tmp_path_factory.mktemp("trained_model")
+    proc = run_script("mnist_backward.py", "--steps", 500, "--log-every", 100, "--seed", 1,
+                      "--model-dir", model_dir, "--data-dir", mnist_dir)
+    assert proc.returncode == 0, proc.stderr
+    return str(model_dir)
