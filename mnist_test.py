@@ -1,0 +1,105 @@
+"""Evaluates checkpoints beside training; run it:  python mnist_test.py [--once] [--until-step N] ...
+
+Polls the model directory every TEST_INTERVAL_SECS seconds. Each new checkpoint is restored with its
+exponential-moving-average (shadow) weights and scored on the 10,000 test images, printing the course's
+`After <step> training step(s), test accuracy = <accuracy>` once per checkpoint. It can start before the
+trainer: it then says `No checkpoint file found` once and waits.
+"""
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+from mnist_common import tf, UserError, run_main, list_checkpoints, checkpoint_step, EmaModel
+import input_data
+import mnist_backward
+
+TEST_INTERVAL_SECS = 5
+
+
+def accuracy(model, mnist):
+    """Fraction of mnist.test whose most probable digit (under the restored weights) is the label."""
+    predicted = np.argmax(model.probabilities_of(mnist.test.images), axis=1)
+    labels = mnist.test.labels
+    if labels.ndim == 2:  # one-hot
+        labels = np.argmax(labels, axis=1)
+    return float(np.mean(predicted == labels))
+
+
+def _first_line(error):
+    return str(getattr(error, "message", error)).strip().splitlines()[0]
+
+
+def evaluate(model, mnist, prefix):
+    """Restores checkpoint prefix into model and prints the course's accuracy line. Returns the accuracy."""
+    model.restore(prefix)
+    acc = accuracy(model, mnist)
+    print("After %s training step(s), test accuracy = %g" % (checkpoint_step(prefix), acc))
+    sys.stdout.flush()
+    return acc
+
+
+def test(mnist, model_dir=mnist_backward.MODEL_SAVE_PATH, interval=TEST_INTERVAL_SECS, once=False,
+         until_step=None):
+    """Evaluates each new checkpoint in model_dir as it appears.
+
+    Args:
+      mnist: read_data_sets(...) result; mnist.test is scored.
+      once: evaluate the newest readable checkpoint and return instead of polling.
+      until_step: return after evaluating a checkpoint whose step is >= this.
+    Returns:
+      Exit status: 0, or 1 when once is set and no checkpoint could be evaluated.
+    """
+    model = EmaModel()
+    evaluated, said_none, warned = set(), False, set()
+    while True:
+        prefixes = list_checkpoints(model_dir)
+        if not prefixes and not said_none:
+            print("No checkpoint file found")
+            sys.stdout.flush()
+            said_none = True
+        # Newest first; when polling only the newest counts (an older one is never printed after it).
+        for prefix in prefixes if once else prefixes[:1]:
+            if prefix in evaluated:
+                break
+            try:
+                evaluate(model, mnist, prefix)
+            except (tf.errors.OpError, ValueError) as e:
+                # Deleted by the trainer's max_to_keep after it was listed, or damaged: try again next poll.
+                if os.path.exists(prefix + ".index") and prefix not in warned:
+                    warned.add(prefix)
+                    print("warning: skipping checkpoint %s: %s" % (prefix, _first_line(e)), file=sys.stderr)
+                continue
+            evaluated.add(prefix)
+            if once or (until_step is not None and (checkpoint_step(prefix) or 0) >= until_step):
+                return 0
+            break
+        if once:
+            if prefixes:
+                print("error: no readable checkpoint in %s" % model_dir, file=sys.stderr)
+            return 1
+        time.sleep(interval)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="Evaluate MNIST checkpoints (EMA weights) as training writes them.",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--interval", type=float, default=TEST_INTERVAL_SECS, help="seconds between polls")
+    p.add_argument("--model-dir", default=mnist_backward.MODEL_SAVE_PATH, help="checkpoint directory")
+    p.add_argument("--data-dir", default=None,
+                   help="MNIST directory (default: $%s, else %s)" % (input_data.DATA_DIR_ENV,
+                                                                     input_data.DEFAULT_DATA_DIR))
+    p.add_argument("--once", action="store_true", help="evaluate the latest checkpoint and exit")
+    p.add_argument("--until-step", type=int, default=None, metavar="N",
+                   help="exit after evaluating a checkpoint of step >= N")
+    args = p.parse_args(argv)
+    if args.interval < 0:
+        p.error("--interval must not be negative, got %g" % args.interval)
+    mnist = input_data.read_data_sets(input_data.resolve_data_dir(args.data_dir), one_hot=True)
+    return test(mnist, args.model_dir, args.interval, args.once, args.until_step)
+
+
+if __name__ == "__main__":
+    run_main(main)

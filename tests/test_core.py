@@ -1,0 +1,223 @@
+"""Unit tests of the loader, the network and the training schedule, on synthetic data."""
+import functools
+import gzip
+import hashlib
+import http.server
+import os
+import threading
+
+import numpy as np
+import pytest
+
+from conftest import run_script, assert_no_traceback
+import input_data
+from mnist_common import tf
+import mnist_backward
+import mnist_forward
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Synthetic IDX files
+
+def idx_bytes(magic, array):
+    """An IDX file's bytes: big-endian magic and dimensions, then the uint8 payload."""
+    header = magic.to_bytes(4, "big") + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def write_gz(path, data):
+    with gzip.open(path, "wb") as f:
+        f.write(data)
+
+
+def make_mnist(directory, n_train=30, n_test=8, seed=0):
+    """Writes four small IDX .gz files; returns (train_images, train_labels, test_images, test_labels)."""
+    rng = np.random.default_rng(seed)
+    arrays = (rng.integers(0, 256, (n_train, 28, 28)), rng.integers(0, 10, n_train),
+              rng.integers(0, 256, (n_test, 28, 28)), rng.integers(0, 10, n_test))
+    names = (input_data.TRAIN_IMAGES, input_data.TRAIN_LABELS, input_data.TEST_IMAGES, input_data.TEST_LABELS)
+    for name, arr in zip(names, arrays):
+        write_gz(os.path.join(directory, name), idx_bytes(2051 if arr.ndim == 3 else 2049, arr))
+    return arrays
+
+
+def test_loader_shapes_scaling_split_one_hot(tmp_path):
+    tr_x, tr_y, te_x, te_y = make_mnist(tmp_path)
+    ds = input_data.read_data_sets(str(tmp_path), one_hot=True, validation_size=10)
+    assert ds.train.images.shape == (20, 784) and ds.train.images.dtype == np.float32
+    assert ds.validation.num_examples == 10 and ds.test.num_examples == 8
+    # The first validation_size training images are the validation set, the rest the training set.
+    np.testing.assert_allclose(ds.validation.images, tr_x[:10].reshape(10, 784) / 255.0, rtol=1e-6)
+    np.testing.assert_allclose(ds.train.images, tr_x[10:].reshape(20, 784) / 255.0, rtol=1e-6)
+    assert ds.train.images.min() >= 0.0 and ds.train.images.max() <= 1.0
+    assert ds.train.labels.shape == (20, 10) and ds.train.labels.dtype == np.float32
+    assert (ds.train.labels.sum(axis=1) == 1).all()
+    assert (ds.train.labels.argmax(axis=1) == tr_y[10:]).all()
+    dense = input_data.read_data_sets(str(tmp_path), one_hot=False, validation_size=10)
+    assert dense.test.labels.dtype == np.uint8 and (dense.test.labels == te_y).all()
+
+
+def test_next_batch_straddles_epochs_and_drops_nothing():
+    images = np.arange(7 * 784, dtype=np.float32).reshape(7, 784)
+    labels = np.arange(7, dtype=np.uint8)
+    ds = input_data.DataSet(images, labels, seed=3)
+    seen = []
+    for _ in range(7):  # 7 batches of 3 = exactly 3 epochs of 7
+        x, y = ds.next_batch(3)
+        assert x.shape == (3, 784)
+        np.testing.assert_array_equal(x[:, 0], y.astype(np.float32) * 784)  # images stay with their labels
+        seen.extend(y.tolist())
+    assert ds.epochs_completed == 2  # the third epoch ended exactly with the last batch, not yet rolled
+    for epoch in range(3):
+        assert sorted(seen[7 * epoch:7 * epoch + 7]) == list(range(7))
+    assert seen[:7] != seen[7:14] or seen[7:14] != seen[14:]  # reshuffled between epochs
+
+
+def test_next_batch_seed_is_reproducible_and_private():
+    images, labels = np.zeros((50, 784), np.float32), np.arange(50)
+    np.random.seed(123)
+    state = np.random.get_state()[1].copy()
+    a = [input_data.DataSet(images, labels, seed=5).next_batch(20)[1] for _ in range(2)]
+    assert (a[0] == a[1]).all()
+    assert (np.random.get_state()[1] == state).all()  # NumPy's global generator untouched
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("missing", "train-images-idx3-ubyte.gz is missing"),
+    ("magic", "bad magic number 2049 (expected 2051)"),
+    ("truncated", "not a readable gzip file"),
+    ("short_payload", "header says 30x28x28"),
+    ("counts", "has 30 images but"),
+])
+def test_loader_errors_name_the_file(tmp_path, damage, message):
+    make_mnist(tmp_path)
+    path = tmp_path / input_data.TRAIN_IMAGES
+    if damage == "missing":
+        path.unlink()
+    elif damage == "magic":
+        write_gz(path, idx_bytes(2049, np.zeros((30, 28, 28))))
+    elif damage == "truncated":
+        path.write_bytes(path.read_bytes()[:200])
+    elif damage == "short_payload":
+        write_gz(path, idx_bytes(2051, np.zeros((30, 28, 28)))[:-5])
+    elif damage == "counts":
+        write_gz(tmp_path / input_data.TRAIN_LABELS, idx_bytes(2049, np.zeros(29)))
+    with pytest.raises(input_data.DataError, match="^.*" + message.replace("(", r"\(").replace(")", r"\)")) as e:
+        # An unreachable mirror (a closed port on this machine) stands in for being offline.
+        input_data.read_data_sets(str(tmp_path), source_url="http://127.0.0.1:9/")
+    assert "train-images-idx3-ubyte.gz" in str(e.value)
+    if damage == "missing":
+        assert str(tmp_path) in str(e.value) and "http://127.0.0.1:9/" in str(e.value)
+        assert os.listdir(tmp_path) and not [f for f in os.listdir(tmp_path) if f.endswith(".part")]
+
+
+def test_input_data_cli_reports_bad_file_in_one_line(tmp_path):
+    make_mnist(tmp_path)
+    (tmp_path / input_data.TEST_LABELS).write_bytes(b"not gzip at all")
+    proc = run_script("input_data.py", "--data-dir", tmp_path)
+    assert proc.returncode == 1
+    assert_no_traceback(proc)
+    assert proc.stderr.count("\n") == 1 and input_data.TEST_LABELS in proc.stderr
+
+
+@pytest.fixture
+def http_dir(tmp_path):
+    """Serves a folder over HTTP on 127.0.0.1; yields (folder, base URL)."""
+    served = tmp_path / "served"
+    served.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield served, "http://127.0.0.1:%d/" % server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_download_checks_md5_and_is_atomic(tmp_path, http_dir):
+    served, url = http_dir
+    payload = os.urandom(200000)
+    (served / "x.gz").write_bytes(payload)
+    dest = tmp_path / "dest"
+    good = hashlib.md5(payload).hexdigest()
+    path = input_data.download("x.gz", str(dest), url, md5=good)
+    assert open(path, "rb").read() == payload
+    os.remove(path)
+    with pytest.raises(input_data.DataError, match="x.gz: downloaded .* with MD5 %s, expected 0+" % good):
+        input_data.download("x.gz", str(dest), url, md5="0" * 32)
+    assert os.listdir(dest) == []  # neither the file nor a partial one
+
+
+def test_read_data_sets_downloads_missing_files(tmp_path, http_dir, monkeypatch):
+    served, url = http_dir
+    make_mnist(served)
+    md5 = {name: hashlib.md5((served / name).read_bytes()).hexdigest() for name in input_data.MD5}
+    monkeypatch.setattr(input_data, "MD5", md5)
+    ds = input_data.read_data_sets(str(tmp_path / "d"), source_url=url, validation_size=5)
+    assert ds.train.num_examples == 25 and sorted(os.listdir(tmp_path / "d")) == sorted(md5)
+
+
+def test_data_dir_rule(monkeypatch):
+    monkeypatch.delenv(input_data.DATA_DIR_ENV, raising=False)
+    assert input_data.resolve_data_dir(None) == "./data/"
+    monkeypatch.setenv(input_data.DATA_DIR_ENV, "/env/dir")
+    assert input_data.resolve_data_dir(None) == "/env/dir"
+    assert input_data.resolve_data_dir("/flag/dir") == "/flag/dir"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Network, schedule, EMA
+
+def test_forward_shape_and_l2_collection():
+    with tf.Graph().as_default():
+        x = tf.placeholder(tf.float32, [None, 784])
+        y = mnist_forward.forward(x, 1e-4)
+        losses = tf.get_collection("losses")
+        assert len(losses) == 2  # w1 and w2 only: biases are not regularised
+        names = [v.op.name for v in tf.global_variables()]
+        assert names == ["Variable", "Variable_1", "Variable_2", "Variable_3"]
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            out, reg, (w1, b1, w2, b2) = sess.run([y, tf.add_n(losses), tf.global_variables()],
+                                                  {x: np.ones((3, 784), np.float32)})
+    assert out.shape == (3, 10)
+    assert w1.shape == (784, 500) and b1.shape == (500,) and w2.shape == (500, 10) and b2.shape == (10,)
+    assert np.abs(w1).max() <= 0.2 + 1e-6  # truncated normal, stddev 0.1: within two stddevs
+    expected = 1e-4 * (np.sum(w1.astype(np.float64) ** 2) + np.sum(w2.astype(np.float64) ** 2)) / 2
+    assert reg == pytest.approx(expected, rel=1e-5)
+    np.testing.assert_allclose(out, np.maximum(np.ones((3, 784)) @ w1 + b1, 0) @ w2 + b2, rtol=1e-4, atol=1e-4)
+
+
+def test_no_regularizer_no_collection():
+    with tf.Graph().as_default():
+        mnist_forward.forward(tf.placeholder(tf.float32, [None, 784]), None)
+        assert tf.get_collection("losses") == []
+
+
+def test_learning_rate_schedule():
+    with tf.Graph().as_default():
+        step = tf.placeholder(tf.int64, [])
+        lr = mnist_backward.learning_rate(step, 55000, 200)
+        with tf.Session() as sess:
+            got = [sess.run(lr, {step: s}) for s in (0, 274, 275, 550)]
+    np.testing.assert_allclose(got, [0.1, 0.1, 0.099, 0.09801], rtol=1e-6)
+
+
+def test_ema_worked_example():
+    with tf.Graph().as_default():
+        w1 = tf.Variable(0, dtype=tf.float32)
+        global_step = tf.Variable(0, trainable=False)
+        ema = mnist_backward.moving_average(global_step)
+        apply = ema.apply([w1])
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            assert sess.run(ema.average(w1)) == 0.0
+            sess.run(tf.assign(w1, 1))
+            sess.run(apply)
+            shadows = [sess.run(ema.average(w1))]
+            sess.run([tf.assign(global_step, 100), tf.assign(w1, 10)])
+            for _ in range(3):
+                sess.run(apply)
+                shadows.append(sess.run(ema.average(w1)))
+    np.testing.assert_allclose(shadows, [0.9, 1.644, 2.328, 2.956], atol=1e-3)

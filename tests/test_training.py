@@ -1,0 +1,156 @@
+"""Training on the real MNIST through the real script: accuracy, resume, checkpoints, Ctrl+C, SIGKILL."""
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, run_script, assert_no_traceback
+from mnist_common import tf, EmaModel, list_checkpoints, checkpoint_step
+import mnist_forward
+
+
+def ema_accuracy(model_dir, mnist):
+    model = EmaModel()
+    try:
+        model.restore(list_checkpoints(model_dir)[0])
+        predicted = model.probabilities_of(mnist.test.images).argmax(axis=1)
+    finally:
+        model.close()
+    return float(np.mean(predicted == mnist.test.labels.argmax(axis=1)))
+
+
+def test_short_run_reaches_90_percent(trained_model, mnist):
+    assert checkpoint_step(list_checkpoints(trained_model)[0]) == 500
+    assert ema_accuracy(trained_model, mnist) >= 0.90
+
+
+def test_checkpoint_names_and_shapes(trained_model):
+    prefix = list_checkpoints(trained_model)[0]
+    got = dict(tf.train.list_variables(prefix))
+    expected = {"Variable": [784, 500], "Variable_1": [500], "Variable_2": [500, 10], "Variable_3": [10],
+                "Variable_4": []}
+    for name, shape in list(expected.items())[:4]:
+        expected[name + "/ExponentialMovingAverage"] = shape
+    assert got == expected
+    assert tf.train.load_checkpoint(prefix).get_tensor("Variable_4") == 500
+    # Saved at the course's steps 1, 101, ... and the last step; only the five newest are kept.
+    assert [checkpoint_step(p) for p in list_checkpoints(trained_model)] == [500, 401, 301, 201, 101]
+
+
+def test_resume_finishes_the_schedule(mnist_dir, tmp_path):
+    first = run_script("mnist_backward.py", "--steps", 300, "--log-every", 100, "--seed", 2,
+                       "--model-dir", tmp_path, "--data-dir", mnist_dir)
+    assert first.returncode == 0, first.stderr
+    assert "fresh start" in first.stdout.splitlines()[1]
+    lines = [l for l in first.stdout.splitlines() if l.startswith("After ")]
+    assert [int(l.split()[1]) for l in lines] == [1, 101, 201, 300]
+    assert "Finished at step 300: 300 steps in" in first.stdout.splitlines()[-1]
+    assert first.stderr == ""  # TensorFlow's import noise is silenced
+
+    second = run_script("mnist_backward.py", "--steps", 600, "--log-every", 100,
+                        "--model-dir", tmp_path, "--data-dir", mnist_dir)
+    assert second.returncode == 0, second.stderr
+    assert "resuming from step 300" in second.stdout
+    steps = [int(l.split()[1]) for l in second.stdout.splitlines() if l.startswith("After ")]
+    assert steps == [301, 401, 501, 600]
+    assert "Finished at step 600: 300 steps" in second.stdout
+
+    third = run_script("mnist_backward.py", "--steps", 600, "--model-dir", tmp_path, "--data-dir", mnist_dir)
+    assert third.returncode == 0 and "already at step 600" in third.stdout
+
+
+def start_trainer(mnist_dir, model_dir, *args):
+    env = dict(os.environ)
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    return subprocess.Popen([sys.executable, "mnist_backward.py", "--steps", "1000000", "--model-dir",
+                             str(model_dir), "--data-dir", mnist_dir, *map(str, args)],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def read_until(proc, prefix):
+    """Reads proc's stdout until a line starting with prefix; returns the lines read."""
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith(prefix):
+            return lines
+    raise AssertionError("ended before %r: %s%s" % (prefix, "".join(lines), proc.stderr.read()))
+
+
+def test_sigint_saves_and_exits_130(mnist_dir, tmp_path):
+    proc = start_trainer(mnist_dir, tmp_path, "--log-every", 100, "--seed", 3)
+    read_until(proc, "After 101 training step(s)")
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert "Traceback" not in err
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("Interrupted at step ")
+    step = int(last.split()[3].rstrip(";"))
+    assert step >= 101
+    assert checkpoint_step(list_checkpoints(str(tmp_path))[0]) == step
+    assert tf.train.load_checkpoint(list_checkpoints(str(tmp_path))[0]).get_tensor("Variable_4") == step
+
+
+def test_sigkill_mid_save_then_resume(mnist_dir, tmp_path):
+    # A checkpoint every step, so the kill very likely lands while one is being written.
+    proc = start_trainer(mnist_dir, tmp_path, "--log-every", 1, "--seed", 4)
+    read_until(proc, "After 40 training step(s)")
+    proc.kill()
+    proc.communicate()
+    latest = list_checkpoints(str(tmp_path))[0]
+    step = checkpoint_step(latest)
+    assert step >= 39
+    resumed = run_script("mnist_backward.py", "--steps", step + 20, "--log-every", 1000,
+                         "--model-dir", tmp_path, "--data-dir", mnist_dir)
+    assert resumed.returncode == 0, resumed.stderr
+    assert_no_traceback(resumed)
+    assert "resuming from step %d" % step in resumed.stdout
+    assert "Finished at step %d" % (step + 20) in resumed.stdout
+
+
+def _course_style_graph():
+    """The course's own graph, written independently of this package: unnamed variables w1, b1, w2, b2,
+    then the global step, then the EMA of the trainable variables."""
+    x = tf.placeholder(tf.float32, [None, 784])
+    w1 = tf.Variable(tf.truncated_normal([784, 500], stddev=0.1))
+    b1 = tf.Variable(tf.zeros([500]))
+    w2 = tf.Variable(tf.truncated_normal([500, 10], stddev=0.1))
+    b2 = tf.Variable(tf.zeros([10]))
+    logits = tf.matmul(tf.nn.relu(tf.matmul(x, w1) + b1), w2) + b2
+    return x, logits
+
+
+def test_checkpoints_move_both_ways_with_course_code(tmp_path, mnist_dir, mnist, trained_model):
+    # 1. The course's evaluation graph restores this package's checkpoint (EMA shadows into the variables).
+    with tf.Graph().as_default():
+        x, logits = _course_style_graph()
+        saver = tf.train.Saver(tf.train.ExponentialMovingAverage(0.99).variables_to_restore())
+        with tf.Session() as sess:
+            saver.restore(sess, tf.train.get_checkpoint_state(trained_model).model_checkpoint_path)
+            acc = np.mean(sess.run(logits, {x: mnist.test.images}).argmax(1) == mnist.test.labels.argmax(1))
+    assert acc == pytest.approx(ema_accuracy(trained_model, mnist), abs=1e-4)
+
+    # 2. A checkpoint the course's training code writes (its Saver() defaults, a path relative to the
+    #    working directory) is resumed by this package's trainer.
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        with tf.Graph().as_default():
+            _course_style_graph()
+            global_step = tf.Variable(0, trainable=False)
+            ema_op = tf.train.ExponentialMovingAverage(0.99, global_step).apply(tf.trainable_variables())
+            saver = tf.train.Saver()
+            with tf.Session() as sess:
+                sess.run(tf.global_variables_initializer())
+                sess.run([ema_op, tf.assign(global_step, 7)])
+                saver.save(sess, "./model/mnist_model", global_step=global_step)
+    finally:
+        os.chdir(cwd)
+    proc = run_script("mnist_backward.py", "--steps", 10, "--model-dir", tmp_path / "model",
+                      "--data-dir", mnist_dir)
+    assert proc.returncode == 0, proc.stderr
+    assert "resuming from step 7" in proc.stdout and "After 10 training step(s)" in proc.stdout
