@@ -1,0 +1,129 @@
+"""mnist_test.py: --once against an independent NumPy evaluation, polling beside a live trainer, bad files."""
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, run_script, assert_no_traceback
+from mnist_common import tf, list_checkpoints
+
+LINE = "After %s training step(s), test accuracy = %g"
+
+
+def numpy_accuracy(prefix, mnist, shadow=True):
+    """Accuracy on the test set computed with NumPy from the checkpoint's (shadow) values."""
+    reader = tf.train.load_checkpoint(prefix)
+    suffix = "/ExponentialMovingAverage" if shadow else ""
+    w1, b1, w2, b2 = (reader.get_tensor(n + suffix) for n in ("Variable", "Variable_1", "Variable_2", "Variable_3"))
+    logits = np.maximum(mnist.test.images @ w1 + b1, 0) @ w2 + b2
+    return float(np.mean(logits.argmax(1) == mnist.test.labels.argmax(1)))
+
+
+def test_once_matches_numpy_on_shadow_weights(trained_model, mnist, mnist_dir):
+    proc = run_script("mnist_test.py", "--once", "--model-dir", trained_model, "--data-dir", mnist_dir)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    line = proc.stdout.strip()
+    assert line.startswith("After 500 training step(s), test accuracy = ")
+    printed = float(line.rsplit("= ", 1)[1])
+    prefix = list_checkpoints(trained_model)[0]
+    assert printed == pytest.approx(numpy_accuracy(prefix, mnist), abs=1.5e-4)  # at most one image apart
+
+
+def test_restored_weights_are_the_shadows(trained_model):
+    from mnist_common import EmaModel
+    prefix = list_checkpoints(trained_model)[0]
+    reader = tf.train.load_checkpoint(prefix)
+    model = EmaModel()
+    model.restore(prefix)
+    with model.graph.as_default():
+        w1 = model.sess.run(tf.global_variables()[0])
+    model.close()
+    np.testing.assert_array_equal(w1, reader.get_tensor("Variable/ExponentialMovingAverage"))
+    assert np.abs(w1 - reader.get_tensor("Variable")).max() > 1e-4  # and they differ from the raw weights
+
+
+def popen(script, *args):
+    env = dict(os.environ)
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    return subprocess.Popen([sys.executable, script, *map(str, args)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_evaluator_beside_trainer(tmp_path, mnist_dir):
+    evaluator = popen("mnist_test.py", "--interval", 0.05, "--until-step", 1200, "--model-dir", tmp_path,
+                      "--data-dir", mnist_dir)
+    # Started first, it reports the empty directory once, then waits for the trainer.
+    assert evaluator.stdout.readline().strip() == "No checkpoint file found"
+    trainer = popen("mnist_backward.py", "--steps", 1200, "--log-every", 100, "--seed", 5,
+                    "--model-dir", tmp_path, "--data-dir", mnist_dir)
+    t_out, t_err = trainer.communicate(timeout=600)
+    e_out, e_err = evaluator.communicate(timeout=600)
+    assert trainer.returncode == 0 and evaluator.returncode == 0, (t_err, e_err)
+    assert "Traceback" not in t_err + e_err
+    lines = e_out.strip().splitlines()
+    assert "No checkpoint file found" not in lines
+    steps = [int(l.split()[1]) for l in lines]
+    assert all(l.startswith("After ") and "test accuracy = " in l for l in lines)
+    assert len(steps) >= 3 and steps == sorted(set(steps)) and steps[-1] == 1200
+
+
+def test_empty_dir_once_and_polling_pickup(tmp_path, trained_model, mnist_dir):
+    once = run_script("mnist_test.py", "--once", "--model-dir", tmp_path, "--data-dir", mnist_dir)
+    assert once.returncode == 1 and once.stdout == "No checkpoint file found\n"
+    assert_no_traceback(once)
+    evaluator = popen("mnist_test.py", "--interval", 0.05, "--until-step", 1, "--model-dir", tmp_path,
+                      "--data-dir", mnist_dir)
+    assert evaluator.stdout.readline().strip() == "No checkpoint file found"
+    shutil.copytree(trained_model, tmp_path, dirs_exist_ok=True)
+    out, err = evaluator.communicate(timeout=300)
+    assert evaluator.returncode == 0, err
+    assert out.strip().splitlines() == [out.strip().splitlines()[0]]  # one line, no repeated message
+    assert out.startswith("After 500 training step(s), test accuracy = ")
+
+
+@pytest.mark.parametrize("damage", ["delete", "truncate"])
+def test_damaged_checkpoint_is_skipped(tmp_path, trained_model, mnist_dir, damage):
+    shutil.copytree(trained_model, tmp_path, dirs_exist_ok=True)
+    newest = list_checkpoints(str(tmp_path))[0]
+    data = newest + ".data-00000-of-00001"
+    if damage == "delete":
+        os.remove(data)
+    else:
+        with open(data, "r+b") as f:
+            f.truncate(1000)
+    proc = run_script("mnist_test.py", "--once", "--model-dir", tmp_path, "--data-dir", mnist_dir)
+    assert_no_traceback(proc)
+    assert proc.returncode == 0
+    assert proc.stderr.startswith("warning: skipping checkpoint %s" % newest) and proc.stderr.count("\n") == 1
+    # The next readable one is evaluated, under its own step number.
+    assert proc.stdout.startswith("After 401 training step(s), test accuracy = ")
+
+
+def _publish(model_dir, source_prefix, step, truncate=False):
+    """Copies a checkpoint under a new step number, optionally damaged, and lists it as the newest."""
+    target = os.path.join(model_dir, "mnist_model-%d" % step)
+    for ext in (".index", ".data-00000-of-00001"):
+        shutil.copy(source_prefix + ext, target + ext)
+    if truncate:
+        with open(target + ".data-00000-of-00001", "r+b") as f:
+            f.truncate(1000)
+    tf.train.update_checkpoint_state(model_dir, os.path.basename(target))
+
+
+def test_polling_skips_a_damaged_checkpoint_then_continues(tmp_path, trained_model, mnist_dir):
+    good = list_checkpoints(trained_model)[0]
+    _publish(str(tmp_path), good, 500)
+    evaluator = popen("mnist_test.py", "--interval", 0.05, "--until-step", 700, "--model-dir", tmp_path,
+                      "--data-dir", mnist_dir)
+    assert evaluator.stdout.readline().startswith("After 500 training step(s)")
+    _publish(str(tmp_path), good, 600, truncate=True)
+    assert evaluator.stderr.readline().startswith("warning: skipping checkpoint %s" % tmp_path)
+    _publish(str(tmp_path), good, 700)
+    out, err = evaluator.communicate(timeout=300)
+    assert evaluator.returncode == 0 and "Traceback" not in err
+    assert out.strip().splitlines() == [out.strip().splitlines()[0]]
+    assert out.startswith("After 700 training step(s)")
