@@ -152,9 +152,9 @@ def download(filename, directory, source_url=DEFAULT_SOURCE_URL, md5=None):
             except (OSError, ValueError) as e:  # URLError, HTTPError, timeouts are OSErrors
                 if done:
                     sys.stderr.write("\n")
-                raise DataError("%s is missing from %s and could not be downloaded from %s (%s); "
+                raise DataError("%s is missing from %s and could not be downloaded (%s); "
                                 "put the file in %s or download it from %s"
-                                % (filename, directory, url, getattr(e, "reason", e), directory, url)) from None
+                                % (filename, directory, getattr(e, "reason", e), directory, url)) from None
         sys.stderr.write("\n")
         if md5 and digest.hexdigest() != md5:
             raise DataError("%s: downloaded from %s with MD5 %s, expected %s; file discarded"

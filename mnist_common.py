@@ -55,11 +55,23 @@ def run_main(main):
     except (UserError, input_data.DataError) as e:
         print("error: %s" % e, file=sys.stderr)
         status = 1
+    except OSError as e:  # e.g. a model directory that is a file, or not writable
+        print("error: %s: %s" % (e.filename, e.strerror) if e.filename else "error: %s" % e, file=sys.stderr)
+        status = 1
+    except tf.errors.OpError as e:  # TensorFlow could not read or write a file
+        print("error: %s" % str(e.message).strip().splitlines()[0], file=sys.stderr)
+        status = 1
     except KeyboardInterrupt:
         print("\nInterrupted.", file=sys.stderr)
         status = 130
     sys.stdout.flush()
     sys.exit(status or 0)
+
+
+def check_model_dir(model_dir):
+    """Raises UserError if model_dir exists but is not a directory."""
+    if os.path.exists(model_dir) and not os.path.isdir(model_dir):
+        raise UserError("model directory %s is not a directory" % model_dir)
 
 
 def session_config():

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from mnist_common import tf, UserError, run_main, list_checkpoints, checkpoint_step, EmaModel
+from mnist_common import tf, run_main, list_checkpoints, checkpoint_step, check_model_dir, EmaModel
 import input_data
 import mnist_backward
 
@@ -97,6 +97,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.interval < 0:
         p.error("--interval must not be negative, got %g" % args.interval)
+    check_model_dir(args.model_dir)
     mnist = input_data.read_data_sets(input_data.resolve_data_dir(args.data_dir), one_hot=True)
     return test(mnist, args.model_dir, args.interval, args.once, args.until_step)
 

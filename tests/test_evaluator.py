@@ -127,3 +127,13 @@ def test_polling_skips_a_damaged_checkpoint_then_continues(tmp_path, trained_mod
     assert evaluator.returncode == 0 and "Traceback" not in err
     assert out.strip().splitlines() == [out.strip().splitlines()[0]]
     assert out.startswith("After 700 training step(s)")
+
+
+@pytest.mark.parametrize("script", ["mnist_test.py", "mnist_backward.py"])
+def test_model_dir_that_is_a_file_is_one_line_error(tmp_path, mnist_dir, script):
+    bad = tmp_path / "not_a_dir"
+    bad.write_text("x")
+    proc = run_script(script, "--model-dir", bad, "--data-dir", mnist_dir, *(["--once"] if script == "mnist_test.py" else ["--steps", 5]))
+    assert proc.returncode == 1
+    assert_no_traceback(proc)
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: ") and str(bad) in proc.stderr
