@@ -24,13 +24,23 @@ def _find_real_data():
     return None
 
 
+def _env(extra=None):
+    env = dict(os.environ)
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # the scripts' own default (quiet) is what users see
+    env.update(extra or {})
+    return env
+
+
 def run_script(script, *args, env=None, timeout=600, input=None):
     """Runs `python script args...` in the repository; returns the CompletedProcess (text mode)."""
-    full_env = dict(os.environ)
-    full_env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # the scripts' own default (quiet) is what users see
-    full_env.update(env or {})
     return subprocess.run([sys.executable, os.path.join(ROOT, script), *map(str, args)], cwd=ROOT,
-                          env=full_env, capture_output=True, text=True, timeout=timeout, input=input)
+                          env=_env(env), capture_output=True, text=True, timeout=timeout, input=input)
+
+
+def start_script(script, *args):
+    """Starts `python script args...` in the repository with piped text stdout/stderr; returns the Popen."""
+    return subprocess.Popen([sys.executable, os.path.join(ROOT, script), *map(str, args)], cwd=ROOT,
+                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def assert_no_traceback(proc):

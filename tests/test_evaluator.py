@@ -1,13 +1,11 @@
 """mnist_test.py: --once against an independent NumPy evaluation, polling beside a live trainer, bad files."""
 import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_script, assert_no_traceback
+from conftest import run_script, start_script, assert_no_traceback
 from mnist_common import tf, list_checkpoints
 
 LINE = "After %s training step(s), test accuracy = %g"
@@ -46,19 +44,12 @@ def test_restored_weights_are_the_shadows(trained_model):
     assert np.abs(w1 - reader.get_tensor("Variable")).max() > 1e-4  # and they differ from the raw weights
 
 
-def popen(script, *args):
-    env = dict(os.environ)
-    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
-    return subprocess.Popen([sys.executable, script, *map(str, args)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
 def test_evaluator_beside_trainer(tmp_path, mnist_dir):
-    evaluator = popen("mnist_test.py", "--interval", 0.05, "--until-step", 1200, "--model-dir", tmp_path,
+    evaluator = start_script("mnist_test.py", "--interval", 0.05, "--until-step", 1200, "--model-dir", tmp_path,
                       "--data-dir", mnist_dir)
     # Started first, it reports the empty directory once, then waits for the trainer.
     assert evaluator.stdout.readline().strip() == "No checkpoint file found"
-    trainer = popen("mnist_backward.py", "--steps", 1200, "--log-every", 100, "--seed", 5,
+    trainer = start_script("mnist_backward.py", "--steps", 1200, "--log-every", 100, "--seed", 5,
                     "--model-dir", tmp_path, "--data-dir", mnist_dir)
     t_out, t_err = trainer.communicate(timeout=600)
     e_out, e_err = evaluator.communicate(timeout=600)
@@ -75,7 +66,7 @@ def test_empty_dir_once_and_polling_pickup(tmp_path, trained_model, mnist_dir):
     once = run_script("mnist_test.py", "--once", "--model-dir", tmp_path, "--data-dir", mnist_dir)
     assert once.returncode == 1 and once.stdout == "No checkpoint file found\n"
     assert_no_traceback(once)
-    evaluator = popen("mnist_test.py", "--interval", 0.05, "--until-step", 1, "--model-dir", tmp_path,
+    evaluator = start_script("mnist_test.py", "--interval", 0.05, "--until-step", 1, "--model-dir", tmp_path,
                       "--data-dir", mnist_dir)
     assert evaluator.stdout.readline().strip() == "No checkpoint file found"
     shutil.copytree(trained_model, tmp_path, dirs_exist_ok=True)
@@ -117,7 +108,7 @@ def _publish(model_dir, source_prefix, step, truncate=False):
 def test_polling_skips_a_damaged_checkpoint_then_continues(tmp_path, trained_model, mnist_dir):
     good = list_checkpoints(trained_model)[0]
     _publish(str(tmp_path), good, 500)
-    evaluator = popen("mnist_test.py", "--interval", 0.05, "--until-step", 700, "--model-dir", tmp_path,
+    evaluator = start_script("mnist_test.py", "--interval", 0.05, "--until-step", 700, "--model-dir", tmp_path,
                       "--data-dir", mnist_dir)
     assert evaluator.stdout.readline().startswith("After 500 training step(s)")
     _publish(str(tmp_path), good, 600, truncate=True)

@@ -1,15 +1,12 @@
 """Training on the real MNIST through the real script: accuracy, resume, checkpoints, Ctrl+C, SIGKILL."""
 import os
 import signal
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_script, assert_no_traceback
+from conftest import run_script, start_script, assert_no_traceback
 from mnist_common import tf, EmaModel, list_checkpoints, checkpoint_step
-import mnist_forward
 
 
 def ema_accuracy(model_dir, mnist):
@@ -63,11 +60,8 @@ def test_resume_finishes_the_schedule(mnist_dir, tmp_path):
 
 
 def start_trainer(mnist_dir, model_dir, *args):
-    env = dict(os.environ)
-    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
-    return subprocess.Popen([sys.executable, "mnist_backward.py", "--steps", "1000000", "--model-dir",
-                             str(model_dir), "--data-dir", mnist_dir, *map(str, args)],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return start_script("mnist_backward.py", "--steps", 1000000, "--model-dir", model_dir, "--data-dir", mnist_dir,
+                        *args)
 
 
 def read_until(proc, prefix):
