@@ -65,12 +65,114 @@ def _restore_latest(sess, saver, model_dir):
     return None
 
 
+# The fast path: what bench/train_speed.py measured to win on this 2-core machine (see bench/README_speed.md).
+INPUT_PIPELINE = True   # training images resident in the graph, batches gathered by a prefetching tf.data
+COMPACT_COLUMNS = True  # first layer multiplies only the pixel columns that are non-zero in the batch
+CHUNK_STEPS = 1000      # batch orders drawn ahead at most this many steps at a time
+
+
+class TrainingGraph:
+    """The course's training graph, fed either the course's way or through an in-graph input pipeline.
+
+    Both compute the same thing: loss = mean sparse softmax cross-entropy + L2 of w1 and w2; gradient
+    descent with the staircase learning rate; the EMA of every trainable variable, with num_updates the
+    global step. The batches are the ones train.next_batch(batch_size) would give, in the same order (the
+    pipeline draws them from train.next_batch_indices, the very method next_batch uses).
+
+    Course feeding (pipeline=False): placeholders x [None, 784], y_ [None, 10] one-hot; each step feeds
+    next_batch's arrays and the labels are argmax(y_).
+    Pipeline feeding (pipeline=True): the training images and their integer labels are copied once into
+    local variables (never saved in checkpoints); prepare() draws the index batches of the next steps and a
+    tf.data pipeline gathers them, and with compact_columns drops the all-zero pixel columns, in a
+    background thread ahead of the training op; each step is then a plain sess.run of train_op.
+    """
+
+    def __init__(self, train, batch_size, pipeline=INPUT_PIPELINE, compact_columns=COMPACT_COLUMNS):
+        self.train, self.batch_size = train, batch_size
+        self.pipeline = pipeline and hasattr(train, "next_batch_indices")
+        self._pending = 0
+        if self.pipeline:
+            x, labels = self._input_pipeline(compact_columns)
+        else:
+            self.x = tf.placeholder(tf.float32, [None, mnist_forward.INPUT_NODE])
+            self.y_ = tf.placeholder(tf.float32, [None, mnist_forward.OUTPUT_NODE])
+            x, labels = self.x, tf.argmax(self.y_, 1)
+        y = mnist_forward.forward(x, REGULARIZER)
+        self.global_step = tf.Variable(0, trainable=False)  # created after w1..b2: checkpoint name "Variable_4"
+        ce = tf.nn.sparse_softmax_cross_entropy_with_logits(logits=y, labels=labels)
+        self.loss = tf.reduce_mean(ce) + tf.add_n(tf.get_collection("losses"))
+        lr = learning_rate(self.global_step, train.num_examples, batch_size)
+        train_step = tf.train.GradientDescentOptimizer(lr).minimize(self.loss, global_step=self.global_step)
+        ema_op = moving_average(self.global_step).apply(tf.trainable_variables())
+        with tf.control_dependencies([train_step, ema_op]):
+            self.train_op = tf.no_op(name="train")
+
+    def _input_pipeline(self, compact_columns):
+        images, labels = self.train.images, self.train.labels
+        if labels.ndim == 2:  # one-hot: the integer label is where the 1 is, as argmax(y_) gave it
+            labels = labels.argmax(axis=1)
+        self._images_in = tf.placeholder(tf.float32, images.shape)
+        self._labels_in = tf.placeholder(tf.int32, labels.shape)
+        self._arrays = {self._images_in: images, self._labels_in: labels.astype("int32")}
+        local = [tf.GraphKeys.LOCAL_VARIABLES]
+        # Named, so that the unnamed network variables keep the course's names Variable .. Variable_4.
+        all_images = tf.Variable(self._images_in, trainable=False, collections=local, use_resource=True,
+                                 name="train_images")
+        all_labels = tf.Variable(self._labels_in, trainable=False, collections=local, use_resource=True,
+                                 name="train_labels")
+        self._indices = tf.placeholder(tf.int32, [None, self.batch_size])
+
+        def batch(indices):
+            xs = tf.gather(all_images, indices)
+            if compact_columns:
+                xs = tuple(mnist_forward.ColumnSubset.of(xs))
+            return xs, tf.gather(all_labels, indices)
+
+        dataset = tf.data.Dataset.from_tensor_slices(self._indices).map(batch).prefetch(2)
+        self._iterator = tf.data.make_initializable_iterator(dataset)
+        xs, ys = self._iterator.get_next()
+        return (mnist_forward.ColumnSubset(*xs) if compact_columns else xs), ys
+
+    def initialize(self, sess):
+        """Loads the resident copies of the training set (pipeline feeding); call once per session."""
+        if self.pipeline:
+            sess.run(tf.local_variables_initializer(), self._arrays)
+
+    def prepare(self, sess, n):
+        """Readies the batches of the next n steps (their order drawn now from the training DataSet)."""
+        if self.pipeline:
+            order = [self.train.next_batch_indices(self.batch_size) for _ in range(n)]
+            sess.run(self._iterator.initializer, {self._indices: order})
+        self._pending = n
+
+    def feed(self):
+        """The feed_dict of the next step; prepare() must have readied it."""
+        if self._pending <= 0:
+            raise RuntimeError("TrainingGraph.feed() called with no step prepared")
+        self._pending -= 1
+        if self.pipeline:
+            return None
+        xs, ys = self.train.next_batch(self.batch_size)
+        return {self.x: xs, self.y_: ys}
+
+    @property
+    def pending(self):
+        return self._pending
+
+
+def _next_log_step(step, steps, log_every):
+    """The first global step after `step` that prints and saves: 1, 1 + log_every, ..., or `steps`."""
+    nxt = step + 1 + (-step) % log_every  # smallest s > step with (s - 1) % log_every == 0
+    return min(nxt, steps)
+
+
 def backward(mnist, steps=STEPS, batch_size=BATCH_SIZE, model_dir=MODEL_SAVE_PATH, log_every=LOG_EVERY,
              seed=None, data_dir=None):
     """Trains on mnist.train until the global step reaches `steps`, resuming from model_dir.
 
     Args:
-      mnist: read_data_sets(..., one_hot=True) result; mnist.train.next_batch gives the batches.
+      mnist: read_data_sets(..., one_hot=True) result; mnist.train.next_batch gives the batches (through
+        next_batch_indices when the DataSet has it, which lets the in-graph pipeline gather them).
       steps, batch_size, model_dir, log_every, seed: see the command-line flags.
       data_dir: shown in the first line only.
     Returns:
@@ -81,18 +183,8 @@ def backward(mnist, steps=STEPS, batch_size=BATCH_SIZE, model_dir=MODEL_SAVE_PAT
     with tf.Graph().as_default():
         if seed is not None:
             tf.set_random_seed(seed)
-        x = tf.placeholder(tf.float32, [None, mnist_forward.INPUT_NODE])
-        y_ = tf.placeholder(tf.float32, [None, mnist_forward.OUTPUT_NODE])
-        y = mnist_forward.forward(x, REGULARIZER)
-        global_step = tf.Variable(0, trainable=False)  # created after w1..b2: checkpoint name "Variable_4"
-
-        ce = tf.nn.sparse_softmax_cross_entropy_with_logits(logits=y, labels=tf.argmax(y_, 1))
-        loss = tf.reduce_mean(ce) + tf.add_n(tf.get_collection("losses"))
-        lr = learning_rate(global_step, mnist.train.num_examples, batch_size)
-        train_step = tf.train.GradientDescentOptimizer(lr).minimize(loss, global_step=global_step)
-        ema_op = moving_average(global_step).apply(tf.trainable_variables())
-        with tf.control_dependencies([train_step, ema_op]):
-            train_op = tf.no_op(name="train")
+        graph = TrainingGraph(mnist.train, batch_size)
+        global_step, loss, train_op = graph.global_step, graph.loss, graph.train_op
         saver = tf.train.Saver(save_relative_paths=True)
 
         with tf.Session(config=session_config()) as sess:
@@ -109,22 +201,28 @@ def backward(mnist, steps=STEPS, batch_size=BATCH_SIZE, model_dir=MODEL_SAVE_PAT
             sys.stdout.flush()
             os.makedirs(model_dir, exist_ok=True)
             save_path = os.path.join(model_dir, MODEL_NAME)
+            graph.initialize(sess)
 
             interrupted = []
             previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
             try:
                 start_step, start_time = step, time.time()
+                log_step = _next_log_step(step, steps, log_every)
                 while step < steps and not interrupted:
-                    xs, ys = mnist.train.next_batch(batch_size)
+                    if graph.pending == 0:
+                        if step >= log_step:
+                            log_step = _next_log_step(step, steps, log_every)
+                        graph.prepare(sess, min(log_step - step, CHUNK_STEPS))
+                    feed = graph.feed()
                     step += 1
                     # The course printed and saved at loop indices 0, 1000, ...: global steps 1, 1001, ...
-                    if (step - 1) % log_every == 0 or step == steps:
-                        _, loss_value = sess.run([train_op, loss], {x: xs, y_: ys})
+                    if step == log_step:
+                        _, loss_value = sess.run([train_op, loss], feed)
                         print("After %d training step(s), loss on training batch is %g." % (step, loss_value))
                         sys.stdout.flush()
                         saver.save(sess, save_path, global_step=global_step)
                     else:
-                        sess.run(train_op, {x: xs, y_: ys})
+                        sess.run(train_op, feed)
                 if interrupted:
                     saver.save(sess, save_path, global_step=global_step)
                     print("Interrupted at step %d; checkpoint saved to %s-%d." % (step, save_path, step))
