@@ -1,0 +1,200 @@
+"""Training speed, back to back in one run:  python bench/train_speed.py [--steps 6000] [--data-dir DIR]
+
+1. course loop: the course's mnist_backward loop as written (placeholders and feed_dict, one
+   mnist.train.next_batch per step, loss and global step fetched every step, print + save every 1000).
+2. package: mnist_backward.backward() as the script runs it (its default, fast training path).
+   --variants adds the package trainer with parts of the fast path switched off.
+3. Keras 3 model.fit on the same model and schedule, in a separate process (Keras needs TF2 behaviour,
+   which this process has switched off), when Keras is importable.
+
+Each figure covers graph building, session start, checkpointing and the training itself (data loading and
+`import tensorflow` are common to all and left out). The matmul peak is measured here too, for the step's
+own shapes, to show how close a step comes to what the machine can do.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+# The dense-equivalent work of one step at batch 200: forward x@w1, h@w2; backward x^T@dh, h^T@dy, dy@w2^T.
+B, I, H, O = 200, 784, 500, 10
+STEP_FLOP = 2 * (B * I * H + B * H * O) + 2 * (I * B * H + H * B * O + B * O * H)
+STEPS_PER_EPOCH = 275
+
+
+def keras_worker(steps, data_dir):
+    """Keras 3 model.fit on the same model and schedule; prints one JSON line {"steps", "seconds"}."""
+    import numpy as np
+    import input_data
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+    mnist = input_data.read_data_sets(data_dir, one_hot=True, seed=0)
+    x, y = mnist.train.images, mnist.train.labels.argmax(axis=1)
+    start = time.time()
+    init = keras.initializers.TruncatedNormal(stddev=0.1)
+    reg = keras.regularizers.L2(0.0001 / 2)  # Keras's L2 is l2 * sum(w**2); the course's is 1e-4 * sum(w**2) / 2
+    model = keras.Sequential([keras.Input((I,)),
+                              keras.layers.Dense(H, "relu", kernel_initializer=init, kernel_regularizer=reg),
+                              keras.layers.Dense(O, kernel_initializer=init, kernel_regularizer=reg)])
+    lr = keras.optimizers.schedules.ExponentialDecay(0.1, STEPS_PER_EPOCH, 0.99, staircase=True)
+    model.compile(optimizer=keras.optimizers.SGD(lr, use_ema=True, ema_momentum=0.99),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    per_epoch = min(steps, STEPS_PER_EPOCH)
+    epochs = -(-steps // per_epoch)
+    model.fit(x, y, batch_size=B, epochs=epochs, steps_per_epoch=per_epoch, shuffle=True, verbose=0)
+    print(json.dumps({"steps": epochs * per_epoch, "seconds": time.time() - start}))
+
+
+def course_loop(mnist, steps, model_dir):
+    """The course's training loop, as written; returns (steps, seconds)."""
+    from mnist_common import tf, session_config
+    import mnist_backward as mb
+    import mnist_forward
+    start = time.time()
+    with tf.Graph().as_default():
+        x = tf.placeholder(tf.float32, [None, mnist_forward.INPUT_NODE])
+        y_ = tf.placeholder(tf.float32, [None, mnist_forward.OUTPUT_NODE])
+        y = mnist_forward.forward(x, mb.REGULARIZER)
+        global_step = tf.Variable(0, trainable=False)
+        ce = tf.nn.sparse_softmax_cross_entropy_with_logits(logits=y, labels=tf.argmax(y_, 1))
+        loss = tf.reduce_mean(ce) + tf.add_n(tf.get_collection("losses"))
+        learning_rate = tf.train.exponential_decay(mb.LEARNING_RATE_BASE, global_step,
+                                                   mnist.train.num_examples / B, mb.LEARNING_RATE_DECAY,
+                                                   staircase=True)
+        train_step = tf.train.GradientDescentOptimizer(learning_rate).minimize(loss, global_step=global_step)
+        ema = tf.train.ExponentialMovingAverage(mb.MOVING_AVERAGE_DECAY, global_step)
+        ema_op = ema.apply(tf.trainable_variables())
+        with tf.control_dependencies([train_step, ema_op]):
+            train_op = tf.no_op(name="train")
+        saver = tf.train.Saver()
+        with tf.Session(config=session_config()) as sess:
+            sess.run(tf.global_variables_initializer())
+            for i in range(steps):
+                xs, ys = mnist.train.next_batch(B)
+                _, loss_value, step = sess.run([train_op, loss, global_step], feed_dict={x: xs, y_: ys})
+                if i % 1000 == 0:
+                    saver.save(sess, os.path.join(model_dir, mb.MODEL_NAME), global_step=global_step)
+    return steps, time.time() - start
+
+
+def package(mnist, steps, model_dir, **switches):
+    """mnist_backward.backward() with its printed lines silenced; returns (steps, seconds)."""
+    import contextlib
+    import io
+    import mnist_backward as mb
+    saved = {name: getattr(mb, name) for name in switches}
+    try:
+        for name, value in switches.items():
+            setattr(mb, name, value)
+        start = time.time()
+        with contextlib.redirect_stdout(io.StringIO()):
+            mb.backward(mnist, steps, B, model_dir)
+        return steps, time.time() - start
+    finally:
+        for name, value in saved.items():
+            setattr(mb, name, value)
+
+
+def matmul_peak():
+    """Best GFLOP/s of TensorFlow's fp32 matmul for the step's two big products (x@w1 and x^T@dh)."""
+    import numpy as np
+    from mnist_common import tf, session_config
+    rng = np.random.default_rng(0)
+    with tf.Graph().as_default():
+        x = tf.Variable(rng.random((B, I), dtype=np.float32))
+        w = tf.Variable(rng.random((I, H), dtype=np.float32))
+        dh = tf.Variable(rng.random((B, H), dtype=np.float32))
+        # Summing into a scalar keeps the fetch small; the reductions cost ~1% of a product.
+        products = [tf.reduce_sum(tf.matmul(x, w)), tf.reduce_sum(tf.matmul(x, dh, transpose_a=True))]
+        with tf.Session(config=session_config()) as sess:
+            sess.run(tf.global_variables_initializer())
+            best = []
+            for p in products:
+                for _ in range(10):
+                    sess.run(p)
+                times = []
+                for _ in range(5):
+                    t = time.perf_counter()
+                    for _ in range(20):
+                        sess.run(p)
+                    times.append((time.perf_counter() - t) / 20)
+                best.append(2 * B * I * H / min(times) / 1e9)
+    return max(best)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--steps", type=int, default=6000, help="training steps for each contender")
+    p.add_argument("--data-dir", default=None, help="MNIST directory (default: $MNIST_DATA_DIR, else ./data/)")
+    p.add_argument("--no-keras", action="store_true", help="skip Keras")
+    p.add_argument("--variants", action="store_true",
+                   help="also time the package trainer with the pipeline / column compaction switched off")
+    p.add_argument("--keras-worker", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.steps < 1:
+        p.error("--steps must be positive")
+
+    import input_data
+    data_dir = input_data.resolve_data_dir(args.data_dir)
+    if args.keras_worker:
+        keras_worker(args.steps, data_dir)
+        return 0
+
+    from mnist_common import tf
+    mnist = input_data.read_data_sets(data_dir, one_hot=True, seed=0)
+    print("Training speed, %d steps each, batch %d, %d CPU cores, TensorFlow %s" %
+          (args.steps, B, os.cpu_count(), tf.__version__))
+    results = []
+
+    def report(label, steps, seconds):
+        rate = steps / seconds
+        results.append((label, rate))
+        line = "%-44s %6d steps in %6.1f s  %7.1f steps/s" % (label, steps, seconds, rate)
+        if len(results) > 1:
+            line += "  %.2fx the course loop" % (rate / results[0][1])
+        print(line, flush=True)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        report("course loop (feed_dict, fetch every step)", *course_loop(mnist, args.steps, os.path.join(tmp, "c")))
+        report("package (mnist_backward.backward)", *package(mnist, args.steps, os.path.join(tmp, "p")))
+        if args.variants:
+            report("package, pipeline without column compaction",
+                   *package(mnist, args.steps, os.path.join(tmp, "v1"), COMPACT_COLUMNS=False))
+            report("package, course feeding (no pipeline)",
+                   *package(mnist, args.steps, os.path.join(tmp, "v2"), INPUT_PIPELINE=False))
+    if not args.no_keras:
+        try:
+            import importlib.util
+            have_keras = importlib.util.find_spec("keras") is not None
+        except ValueError:
+            have_keras = False
+        if have_keras:
+            proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--keras-worker", "--steps",
+                                   str(args.steps), "--data-dir", data_dir], capture_output=True, text=True)
+            try:
+                r = json.loads(proc.stdout.strip().splitlines()[-1])
+                report("Keras 3 model.fit (separate process)", r["steps"], r["seconds"])
+            except (ValueError, IndexError, KeyError):
+                print("Keras 3 model.fit: failed (%s)" % (proc.stderr.strip().splitlines() or ["?"])[-1])
+        else:
+            print("Keras 3 model.fit: keras not importable, skipped")
+
+    peak = matmul_peak()
+    print("matmul peak for the step's shapes (TensorFlow fp32, %dx%d @ %dx%d): %.1f GFLOP/s -> dense limit "
+          "%.0f steps/s at %.0f MFLOP a step" % (B, I, I, H, peak, peak * 1e9 / STEP_FLOP, STEP_FLOP / 1e6))
+    for label, rate in results:
+        achieved = rate * STEP_FLOP / 1e9
+        print("%-44s %5.1f GFLOP/s dense-equivalent, %3.0f%% of the matmul peak"
+              % (label, achieved, 100 * achieved / peak))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

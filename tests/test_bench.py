@@ -1,0 +1,123 @@
+"""The fast training path against the course's graph, and smoke runs of the two benchmarks.
+
+Nothing here is timed: the benchmarks run a handful of steps and are checked to finish and print figures.
+"""
+import re
+
+import numpy as np
+import pytest
+
+from conftest import run_script, assert_no_traceback
+from mnist_common import tf, session_config
+import input_data
+import mnist_backward
+import mnist_forward
+
+
+def _train(train, batch_size, steps, initial, **graph_options):
+    """Runs `steps` training steps from the variable values `initial` (None: draw them); returns the
+    per-step losses, the final values of every global variable (by name) and the initial values."""
+    with tf.Graph().as_default():
+        graph = mnist_backward.TrainingGraph(train, batch_size, **graph_options)
+        variables = tf.global_variables()
+        with tf.Session(config=session_config()) as sess:
+            sess.run(tf.global_variables_initializer())
+            if initial is None:
+                initial = {v.op.name: sess.run(v) for v in variables}
+            else:
+                for v in variables:
+                    v.load(initial[v.op.name], sess)
+            graph.initialize(sess)
+            graph.prepare(sess, steps)
+            losses = [sess.run([graph.train_op, graph.loss], graph.feed())[1] for _ in range(steps)]
+            final = {v.op.name: sess.run(v) for v in variables}
+    return losses, final, initial
+
+
+@pytest.mark.parametrize("compact_columns", [True, False])
+def test_fast_path_computes_what_the_course_graph_computes(mnist, compact_columns):
+    # 1,100 real images in batches of 200: a batch straddles two epochs at step 6, and the learning rate
+    # decays every 5.5 steps (staircase), so 23 steps cross several epochs, reshuffles and decays.
+    images, labels = mnist.train.images[:1100], mnist.train.labels[:1100]
+    steps = 23
+    course = input_data.DataSet(images, labels, seed=11)
+    fast = input_data.DataSet(images, labels, seed=11)
+    course_losses, course_final, initial = _train(course, 200, steps, None, pipeline=False)
+    fast_losses, fast_final, _ = _train(fast, 200, steps, initial, pipeline=True,
+                                        compact_columns=compact_columns)
+
+    assert sorted(course_final) == sorted(fast_final) == [
+        "Variable", "Variable/ExponentialMovingAverage", "Variable_1", "Variable_1/ExponentialMovingAverage",
+        "Variable_2", "Variable_2/ExponentialMovingAverage", "Variable_3", "Variable_3/ExponentialMovingAverage",
+        "Variable_4"]
+    assert course_final["Variable_4"] == fast_final["Variable_4"] == steps
+    np.testing.assert_allclose(fast_losses, course_losses, rtol=1e-5)
+    for name in course_final:
+        assert not np.array_equal(course_final[name], initial[name])  # training moved every variable
+        if name.endswith("/ExponentialMovingAverage"):
+            # The course's graph runs ema.apply beside the gradient step, not after it, so whether a shadow
+            # update reads a weight before or after that step's update varies from run to run, in the course
+            # graph as much as in this one: shadows agree only to within about one step's update.
+            np.testing.assert_allclose(fast_final[name], course_final[name], atol=1e-2, err_msg=name)
+        else:
+            np.testing.assert_allclose(fast_final[name], course_final[name], rtol=1e-4, atol=1e-6,
+                                       err_msg=name)
+    # Both DataSets were asked for the same batches: they are left in the same state.
+    np.testing.assert_array_equal(course.next_batch_indices(200), fast.next_batch_indices(200))
+
+
+def test_column_subset_forward_matches_dense():
+    rng = np.random.default_rng(0)
+    batch = rng.random((50, 784)).astype(np.float32)
+    batch[:, rng.permutation(784)[:300]] = 0.0  # 300 pixel columns zero in every image
+    batch[rng.random(batch.shape) < 0.5] = 0.0
+    with tf.Graph().as_default():
+        tf.set_random_seed(3)
+        x = tf.constant(batch)
+        dense = mnist_forward.forward(x, 0.0001)
+        dense_vars = tf.trainable_variables()
+        tf.get_default_graph().clear_collection("losses")
+        subset = mnist_forward.ColumnSubset.of(x)
+        compact = mnist_forward.forward(subset, 0.0001)
+        compact_vars = tf.trainable_variables()[4:]
+        copy = [c.assign(d) for c, d in zip(compact_vars, dense_vars)]
+        grads = tf.gradients(tf.reduce_sum(tf.square(dense)), dense_vars[:1])
+        compact_grads = tf.gradients(tf.reduce_sum(tf.square(compact)), compact_vars[:1])
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            sess.run(copy)
+            n_columns = sess.run(tf.size(subset.columns))
+            a, b, ga, gb = sess.run([dense, compact, grads[0], compact_grads[0]])
+    assert n_columns == np.count_nonzero(batch.any(axis=0)) <= 484
+    np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(gb, ga, rtol=1e-5, atol=1e-4)
+    assert not gb[~batch.any(axis=0)].any()  # rows of the unused pixels get exactly zero gradient
+
+
+def test_next_log_step():
+    f = mnist_backward._next_log_step
+    assert [f(s, 300, 100) for s in (0, 1, 100, 101, 201, 299)] == [1, 101, 101, 201, 300, 300]
+    assert f(7, 10, 1000) == 10 and f(0, 5, 1) == 1 and f(3, 5, 1) == 4
+
+
+def test_train_speed_smoke(mnist_dir):
+    proc = run_script("bench/train_speed.py", "--steps", 50, "--data-dir", mnist_dir)
+    assert_no_traceback(proc)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    for label in ("course loop", "package"):
+        assert re.search(r"%s.*\d+\.\d steps/s" % label, out), out
+    assert re.search(r"package.*x the course loop", out), out
+    assert re.search(r"matmul peak.*GFLOP/s", out), out
+
+
+def test_full_run_smoke(mnist_dir):
+    proc = run_script("bench/full_run.py", "--steps", 50, "--data-dir", mnist_dir)
+    assert_no_traceback(proc)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "After 50 training step(s)" in out
+    assert re.search(r"steps/s", out), out
+    m = re.search(r"test accuracy[^0-9]*([0-9.]+)", out)
+    assert m and 0.5 < float(m.group(1)) <= 1.0, out
+    assert re.search(r"evaluate one checkpoint.*\d ms", out), out
