@@ -12,6 +12,8 @@ import signal
 import sys
 import time
 
+import numpy as np
+
 from mnist_common import tf, UserError, run_main, list_checkpoints, checkpoint_step, session_config
 import input_data
 import mnist_forward
@@ -66,36 +68,34 @@ def _restore_latest(sess, saver, model_dir):
 
 
 # The fast path: what bench/train_speed.py measured to win on this 2-core machine (see bench/README_speed.md).
-INPUT_PIPELINE = True   # training images resident in the graph, batches gathered by a prefetching tf.data
-COMPACT_COLUMNS = False  # True: the first layer multiplies only the batch's non-zero pixel columns (same
-                         # result, 30% fewer matmul FLOPs, but the gather/scatter it needs ate the gain here)
-CHUNK_STEPS = 1000      # batch orders drawn ahead at most this many steps at a time
+INPUT_PIPELINE = True  # training set resident in the graph, each step gathers its batch there (no feed_dict)
+CHUNK_STEPS = 1000     # batch orders are drawn this many steps ahead at most
 
 
 class TrainingGraph:
-    """The course's training graph, fed either the course's way or through an in-graph input pipeline.
+    """The course's training graph, fed either the course's way or from a copy of the data in the graph.
 
     Both compute the same thing: loss = mean sparse softmax cross-entropy + L2 of w1 and w2; gradient
     descent with the staircase learning rate; the EMA of every trainable variable, with num_updates the
-    global step. The batches are the ones train.next_batch(batch_size) would give, in the same order (the
-    pipeline draws them from train.next_batch_indices, the very method next_batch uses).
+    global step. The batches are the ones train.next_batch(batch_size) would give, in the same order.
 
     Course feeding (pipeline=False): placeholders x [None, 784], y_ [None, 10] one-hot; each step feeds
     next_batch's arrays and the labels are argmax(y_).
-    Pipeline feeding (pipeline=True): the training images and their integer labels are copied once into
-    local variables (never saved in checkpoints); prepare() draws the index batches of the next steps and a
-    tf.data pipeline gathers them, and with compact_columns drops the all-zero pixel columns, in a
-    background thread ahead of the training op; each step is then a plain sess.run of train_op.
+    Resident feeding (pipeline=True, needs train.next_batch_indices): the training images and their integer
+    labels are copied once into local variables (never saved in checkpoints). prepare(sess, n) draws the
+    index rows of the next n batches from train.next_batch_indices (the very method next_batch uses) into a
+    [CHUNK_STEPS, batch_size] local variable; each run of train_op gathers the next row's images and labels
+    and advances a position counter, so a step is a sess.run with nothing fed. A feed of 200x784 floats
+    costs about as much as the rest of a step's non-matmul work, which is what this saves.
     """
 
-    def __init__(self, train, batch_size, pipeline=None, compact_columns=None):
+    def __init__(self, train, batch_size, pipeline=None):
         pipeline = INPUT_PIPELINE if pipeline is None else pipeline
-        compact_columns = COMPACT_COLUMNS if compact_columns is None else compact_columns
         self.train, self.batch_size = train, batch_size
         self.pipeline = pipeline and hasattr(train, "next_batch_indices")
         self._pending = 0
         if self.pipeline:
-            x, labels = self._input_pipeline(compact_columns)
+            x, labels = self._resident_batches()
         else:
             self.x = tf.placeholder(tf.float32, [None, mnist_forward.INPUT_NODE])
             self.y_ = tf.placeholder(tf.float32, [None, mnist_forward.OUTPUT_NODE])
@@ -110,42 +110,44 @@ class TrainingGraph:
         with tf.control_dependencies([train_step, ema_op]):
             self.train_op = tf.no_op(name="train")
 
-    def _input_pipeline(self, compact_columns):
+    def _resident_batches(self):
+        """Returns (x float32 [batch, 784], labels int32 [batch]) of the next prepared batch."""
         images, labels = self.train.images, self.train.labels
         if labels.ndim == 2:  # one-hot: the integer label is where the 1 is, as argmax(y_) gave it
             labels = labels.argmax(axis=1)
         self._images_in = tf.placeholder(tf.float32, images.shape)
         self._labels_in = tf.placeholder(tf.int32, labels.shape)
+        self._order_in = tf.placeholder(tf.int32, [CHUNK_STEPS, self.batch_size])
         self._arrays = {self._images_in: images, self._labels_in: labels.astype("int32")}
-        local = [tf.GraphKeys.LOCAL_VARIABLES]
-        # Named, so that the unnamed network variables keep the course's names Variable .. Variable_4.
-        all_images = tf.Variable(self._images_in, trainable=False, collections=local, use_resource=True,
-                                 name="train_images")
-        all_labels = tf.Variable(self._labels_in, trainable=False, collections=local, use_resource=True,
-                                 name="train_labels")
-        self._indices = tf.placeholder(tf.int32, [None, self.batch_size])
 
-        def batch(indices):
-            xs = tf.gather(all_images, indices)
-            if compact_columns:
-                xs = tuple(mnist_forward.ColumnSubset.of(xs))
-            return xs, tf.gather(all_labels, indices)
+        def local(initial, name):
+            # Named, so that the unnamed network variables keep the course's names Variable .. Variable_4;
+            # local, so that the Saver leaves them out of checkpoints.
+            return tf.Variable(initial, trainable=False, collections=[tf.GraphKeys.LOCAL_VARIABLES],
+                               use_resource=True, name=name)
 
-        dataset = tf.data.Dataset.from_tensor_slices(self._indices).map(batch).prefetch(2)
-        self._iterator = tf.data.make_initializable_iterator(dataset)
-        xs, ys = self._iterator.get_next()
-        return (mnist_forward.ColumnSubset(*xs) if compact_columns else xs), ys
+        all_images = local(self._images_in, "train_images")
+        all_labels = local(self._labels_in, "train_labels")
+        order = local(tf.zeros([CHUNK_STEPS, self.batch_size], tf.int32), "batch_order")
+        position = local(0, "batch_position")
+        self._load_order = tf.group(order.assign(self._order_in), position.assign(0))
+        indices = tf.gather(order, position.assign_add(1) - 1)  # this step's row; the next step reads the next
+        return tf.gather(all_images, indices), tf.gather(all_labels, indices)
 
     def initialize(self, sess):
-        """Loads the resident copies of the training set (pipeline feeding); call once per session."""
+        """Loads the resident copies of the training set (resident feeding); call once per session."""
         if self.pipeline:
             sess.run(tf.local_variables_initializer(), self._arrays)
 
     def prepare(self, sess, n):
-        """Readies the batches of the next n steps (their order drawn now from the training DataSet)."""
+        """Readies the batches of the next n <= CHUNK_STEPS steps (their order drawn now from train)."""
         if self.pipeline:
-            order = [self.train.next_batch_indices(self.batch_size) for _ in range(n)]
-            sess.run(self._iterator.initializer, {self._indices: order})
+            if not 0 < n <= CHUNK_STEPS:
+                raise ValueError("prepare(n=%d): n must be in 1..%d" % (n, CHUNK_STEPS))
+            order = np.zeros([CHUNK_STEPS, self.batch_size], np.int32)  # rows past n are never reached
+            for row in order[:n]:
+                row[:] = self.train.next_batch_indices(self.batch_size)
+            sess.run(self._load_order, {self._order_in: order})
         self._pending = n
 
     def feed(self):

@@ -34,8 +34,7 @@ def _train(train, batch_size, steps, initial, **graph_options):
     return losses, final, initial
 
 
-@pytest.mark.parametrize("compact_columns", [True, False])
-def test_fast_path_computes_what_the_course_graph_computes(mnist, compact_columns):
+def test_fast_path_computes_what_the_course_graph_computes(mnist):
     # 1,100 real images in batches of 200: a batch straddles two epochs at step 6, and the learning rate
     # decays every 5.5 steps (staircase), so 23 steps cross several epochs, reshuffles and decays.
     images, labels = mnist.train.images[:1100], mnist.train.labels[:1100]
@@ -43,8 +42,7 @@ def test_fast_path_computes_what_the_course_graph_computes(mnist, compact_column
     course = input_data.DataSet(images, labels, seed=11)
     fast = input_data.DataSet(images, labels, seed=11)
     course_losses, course_final, initial = _train(course, 200, steps, None, pipeline=False)
-    fast_losses, fast_final, _ = _train(fast, 200, steps, initial, pipeline=True,
-                                        compact_columns=compact_columns)
+    fast_losses, fast_final, _ = _train(fast, 200, steps, initial, pipeline=True)
 
     assert sorted(course_final) == sorted(fast_final) == [
         "Variable", "Variable/ExponentialMovingAverage", "Variable_1", "Variable_1/ExponentialMovingAverage",
@@ -64,34 +62,6 @@ def test_fast_path_computes_what_the_course_graph_computes(mnist, compact_column
                                        err_msg=name)
     # Both DataSets were asked for the same batches: they are left in the same state.
     np.testing.assert_array_equal(course.next_batch_indices(200), fast.next_batch_indices(200))
-
-
-def test_column_subset_forward_matches_dense():
-    rng = np.random.default_rng(0)
-    batch = rng.random((50, 784)).astype(np.float32)
-    batch[:, rng.permutation(784)[:300]] = 0.0  # 300 pixel columns zero in every image
-    batch[rng.random(batch.shape) < 0.5] = 0.0
-    with tf.Graph().as_default():
-        tf.set_random_seed(3)
-        x = tf.constant(batch)
-        dense = mnist_forward.forward(x, 0.0001)
-        dense_vars = tf.trainable_variables()
-        tf.get_default_graph().clear_collection("losses")
-        subset = mnist_forward.ColumnSubset.of(x)
-        compact = mnist_forward.forward(subset, 0.0001)
-        compact_vars = tf.trainable_variables()[4:]
-        copy = [c.assign(d) for c, d in zip(compact_vars, dense_vars)]
-        grads = tf.gradients(tf.reduce_sum(tf.square(dense)), dense_vars[:1])
-        compact_grads = tf.gradients(tf.reduce_sum(tf.square(compact)), compact_vars[:1])
-        with tf.Session() as sess:
-            sess.run(tf.global_variables_initializer())
-            sess.run(copy)
-            n_columns = sess.run(tf.size(subset.columns))
-            a, b, ga, gb = sess.run([dense, compact, grads[0], compact_grads[0]])
-    assert n_columns == np.count_nonzero(batch.any(axis=0)) <= 484
-    np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(gb, ga, rtol=1e-5, atol=1e-4)
-    assert not gb[~batch.any(axis=0)].any()  # rows of the unused pixels get exactly zero gradient
 
 
 def test_next_log_step():
