@@ -64,4 +64,8 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    import input_data
+    try:
+        sys.exit(main())
+    except input_data.DataError as e:  # missing or damaged MNIST: one line, no traceback
+        sys.exit("error: %s" % e)
