@@ -21,17 +21,26 @@ def main(argv=None):
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--steps", type=int, default=50000, help="training steps")
     p.add_argument("--data-dir", default=None, help="MNIST directory (default: $MNIST_DATA_DIR, else ./data/)")
+    p.add_argument("--model-dir", default=None,
+                   help="keep the trained model here (default: a temporary directory, removed at the end); "
+                        "it must not hold a checkpoint already")
+    p.add_argument("--seed", type=int, default=None, help="passed to mnist_backward.py")
     args = p.parse_args(argv)
     if args.steps < 1:
         p.error("--steps must be positive")
 
     import input_data
     data_dir = input_data.resolve_data_dir(args.data_dir)
-    with tempfile.TemporaryDirectory() as model_dir:
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = args.model_dir or tmp
+        if os.path.exists(os.path.join(model_dir, "checkpoint")):
+            sys.exit("error: %s already holds checkpoints; a full run starts fresh" % model_dir)
         command = [sys.executable, os.path.join(ROOT, "mnist_backward.py"), "--model-dir", model_dir,
                    "--data-dir", data_dir]
         if args.steps != 50000:
             command += ["--steps", str(args.steps)]
+        if args.seed is not None:
+            command += ["--seed", str(args.seed)]
         print("$ " + " ".join(command), flush=True)
         start = time.time()
         status = subprocess.call(command, cwd=ROOT)

@@ -128,3 +128,14 @@ def test_model_dir_that_is_a_file_is_one_line_error(tmp_path, mnist_dir, script)
     assert proc.returncode == 1
     assert_no_traceback(proc)
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: ") and str(bad) in proc.stderr
+
+
+def test_ctrl_c_ends_polling_with_130(tmp_path, mnist_dir):
+    import signal
+    evaluator = start_script("mnist_test.py", "--interval", 0.05, "--model-dir", tmp_path, "--data-dir", mnist_dir)
+    assert evaluator.stdout.readline().strip() == "No checkpoint file found"  # polling, model dir empty
+    evaluator.send_signal(signal.SIGINT)
+    out, err = evaluator.communicate(timeout=60)
+    assert evaluator.returncode == 130
+    assert "Traceback" not in err and err.strip() == "Interrupted."
+    assert out == ""

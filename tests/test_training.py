@@ -148,3 +148,10 @@ def test_checkpoints_move_both_ways_with_course_code(tmp_path, mnist_dir, mnist,
                       "--data-dir", mnist_dir)
     assert proc.returncode == 0, proc.stderr
     assert "resuming from step 7" in proc.stdout and "After 10 training step(s)" in proc.stdout
+
+    # 3. The evaluator reads the course-written checkpoint too (the newest, step 10, is this package's).
+    os.remove(tmp_path / "model" / "mnist_model-10.index")
+    tf.train.update_checkpoint_state(str(tmp_path / "model"), "./model/mnist_model-7")
+    proc = run_script("mnist_test.py", "--once", "--model-dir", tmp_path / "model", "--data-dir", mnist_dir)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("After 7 training step(s), test accuracy = ")
