@@ -73,8 +73,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    import input_data
-    try:
-        sys.exit(main())
-    except input_data.DataError as e:  # missing or damaged MNIST: one line, no traceback
-        sys.exit("error: %s" % e)
+    from mnist_common import run_main  # bad input (missing MNIST, ...): one line, no traceback
+    run_main(main)

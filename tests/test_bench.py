@@ -91,3 +91,15 @@ def test_full_run_smoke(mnist_dir):
     m = re.search(r"test accuracy[^0-9]*([0-9.]+)", out)
     assert m and 0.5 < float(m.group(1)) <= 1.0, out
     assert re.search(r"evaluate one checkpoint.*\d ms", out), out
+
+
+def test_step_variants_smoke(mnist_dir):
+    proc = run_script("bench/step_variants.py", "--rounds", 1, "--block", 3, "--variants", "course,resident,xla",
+                      "--data-dir", mnist_dir)
+    assert_no_traceback(proc)
+    assert proc.returncode == 0, proc.stderr
+    for name in ("course", "resident", "xla"):
+        assert re.search(r"^%s +best +\d+\.\d+ +median +\d+\.\d+ ms/step +\d\.\d\dx course$" % name,
+                         proc.stdout, re.M), proc.stdout
+    bad = run_script("bench/step_variants.py", "--variants", "course,warp", "--data-dir", mnist_dir)
+    assert bad.returncode == 2 and "unknown variant(s) warp" in bad.stderr
