@@ -150,7 +150,8 @@ def main(argv=None):
     base = min(times[variants[0]])
     for v in variants:
         t = sorted(times[v])
-        print("%-18s best %6.3f  median %6.3f ms/step  %.2fx %s" % (v, t[0], t[len(t) // 2], base / t[0], variants[0]))
+        print("%-18s best %6.3f  median %6.3f ms/step  %.2fx %s"
+              % (v, t[0], t[len(t) // 2], base / t[0], variants[0]))
     return 0
 
 

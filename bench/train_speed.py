@@ -208,7 +208,7 @@ def main(argv=None):
     contenders = [("course loop (feed_dict, fetch every step)", course_loop, {}),
                   ("package (mnist_backward.backward)", package, {})]
     if args.variants:
-        contenders.append(("package, course feeding", package, {"INPUT_PIPELINE": False}))
+        contenders.append(("package, course feeding", package, {"RESIDENT_DATA": False}))
     best = {}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):

@@ -41,8 +41,8 @@ def test_fast_path_computes_what_the_course_graph_computes(mnist):
     steps = 23
     course = input_data.DataSet(images, labels, seed=11)
     fast = input_data.DataSet(images, labels, seed=11)
-    course_losses, course_final, initial = _train(course, 200, steps, None, pipeline=False)
-    fast_losses, fast_final, _ = _train(fast, 200, steps, initial, pipeline=True)
+    course_losses, course_final, initial = _train(course, 200, steps, None, resident=False)
+    fast_losses, fast_final, _ = _train(fast, 200, steps, initial, resident=True)
 
     assert sorted(course_final) == sorted(fast_final) == [
         "Variable", "Variable/ExponentialMovingAverage", "Variable_1", "Variable_1/ExponentialMovingAverage",
