@@ -1,0 +1,249 @@
+"""Reads handwritten digits from picture files with the trained network (moving-average weights).
+
+    python mnist_app.py                        # the course's prompt: a count, then that many paths
+    python mnist_app.py PATH... [--preprocess mnist|seed] [--model-dir DIR]
+                                               # batch: PATH<TAB>DIGIT<TAB>PROBABILITY per picture
+
+A PATH may be a folder: its pictures are read in name order. The model is restored once per run and the
+pictures go through the network together. `--preprocess mnist` (the default, mnist_picture.py) prepares any
+photo or drawing the way MNIST's digits were made; `--preprocess seed` is the course's pre_pic unchanged.
+A picture that cannot be read gets one line `PATH: error: <reason>` on stderr and the others are still read;
+the exit status is 1 if any picture failed.
+"""
+import argparse
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from PIL import Image
+
+from mnist_common import tf, run_main, list_checkpoints, check_model_dir, UserError, EmaModel
+import mnist_backward
+import mnist_picture
+from mnist_picture import PictureError
+
+PREPROCESSING = ("mnist", "seed")
+PICTURE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".dib", ".gif", ".tif", ".tiff",
+                      ".webp", ".pbm", ".pgm", ".ppm", ".pnm", ".tga", ".ico", ".qoi", ".pcx", ".avif")
+CHUNK = 256        # pictures prepared, then predicted in one sess.run, at a time in batch mode
+
+_models = {}       # model_dir -> restored EmaModel: restored once per run, reused by restore_model
+
+
+def pre_pic(picName):
+    """The course's preprocessing: resize to 28x28 (Lanczos), grey, invert, threshold at 50.
+
+    Only the file is opened safely (one-line errors, pixel limit); the arithmetic is the course's.
+    Args:
+      picName: path of a picture.
+    Returns:
+      float32 [1, 784], each pixel 0.0 or 1.0.
+    """
+    img = mnist_picture.open_picture(picName, transpose=False)
+    reIm = img.resize((28, 28), Image.LANCZOS)  # Pillow 10 removed Image.ANTIALIAS, the same filter
+    im_arr = np.array(reIm.convert('L'))
+    threshold = 50
+    im_arr = 255 - im_arr                       # MNIST is white ink on black
+    im_arr = np.where(im_arr < threshold, 0, 255).astype(np.uint8)
+    nm_arr = im_arr.reshape([1, 784]).astype(np.float32)
+    return np.multiply(nm_arr, 1.0 / 255.0)
+
+
+def prepare(path, preprocess="mnist"):
+    """Reads one picture for the network.
+
+    Args:
+      path: a picture file.
+      preprocess: "mnist" (mnist_picture.mnist_input) or "seed" (pre_pic).
+    Returns:
+      float32 [784] in [0, 1].
+    Raises:
+      PictureError: the picture cannot be read, or holds no ink.
+    """
+    if preprocess != "seed":
+        return mnist_picture.mnist_input(path)
+    try:
+        arr = pre_pic(path).reshape(784)
+    except PictureError:
+        raise
+    except Exception as e:  # Pillow cannot resize or convert this kind of picture
+        raise PictureError("cannot process the picture: %s" % (str(e).strip() or type(e).__name__))
+    if not arr.any():
+        raise PictureError("no ink found: the picture looks blank")
+    return arr
+
+
+def load_model(model_dir):
+    """The EmaModel restored from the newest readable checkpoint in model_dir, built and restored once.
+
+    Returns:
+      The model, or None when model_dir holds no checkpoint.
+    Raises:
+      UserError: checkpoints exist but none can be read.
+    """
+    if model_dir in _models:
+        return _models[model_dir]
+    check_model_dir(model_dir)
+    prefixes = list_checkpoints(model_dir)
+    if not prefixes:
+        return None
+    model = EmaModel()
+    for prefix in prefixes:
+        try:
+            model.restore(prefix)
+        except (tf.errors.OpError, ValueError):
+            continue  # damaged: fall back to the one before
+        _models[model_dir] = model
+        return model
+    model.close()
+    raise UserError("no readable checkpoint in %s" % model_dir)
+
+
+def restore_model(testPicArr, model_dir=mnist_backward.MODEL_SAVE_PATH):
+    """The course's function: predicted digits for prepared pictures.
+
+    Args:
+      testPicArr: float32 [N, 784].
+    Returns:
+      int64 [N] digits, or -1 (after printing `No checkpoint file found`) when there is no checkpoint.
+    """
+    model = load_model(model_dir)
+    if model is None:
+        print("No checkpoint file found")
+        return -1
+    return np.argmax(model.probabilities_of(testPicArr), axis=1)
+
+
+def picture_paths(paths):
+    """Expands folders into their pictures (by name; hidden files, subfolders and other files skipped).
+
+    Args:
+      paths: files and folders as given.
+    Returns:
+      [(path, problem)] in order: a picture to read with problem None, or a folder and why it gave none.
+    """
+    entries = []
+    for path in paths:
+        if not os.path.isdir(path):
+            entries.append((path, None))
+            continue
+        try:
+            names = sorted(os.listdir(path))
+        except OSError as e:
+            entries.append((path, "cannot list the folder: %s" % e.strerror))
+            continue
+        found = [os.path.join(path, n) for n in names if not n.startswith(".")
+                 and n.lower().endswith(PICTURE_EXTENSIONS) and not os.path.isdir(os.path.join(path, n))]
+        entries.extend((p, None) for p in found)
+        if not found:
+            entries.append((path, "no pictures in this folder"))
+    return entries
+
+
+def _try_prepare(entry, preprocess):
+    """prepare() for a (path, problem) entry of picture_paths: (array [784], None) or (None, what is wrong)."""
+    path, problem = entry
+    if problem is not None:
+        return None, problem
+    try:
+        return prepare(path, preprocess), None
+    except PictureError as e:
+        return None, str(e)
+
+
+def _error(path, reason):
+    print("%s: error: %s" % (path, reason), file=sys.stderr)
+    sys.stderr.flush()
+
+
+def batch(paths, model_dir, preprocess):
+    """Batch mode: prints PATH<TAB>DIGIT<TAB>PROBABILITY for each picture in order. Returns the exit status."""
+    model = load_model(model_dir)
+    if model is None:
+        print("No checkpoint file found")
+        return 1
+    entries, failed = picture_paths(paths), 0
+    # Pillow and NumPy release the GIL while decoding and computing, so threads prepare pictures in
+    # parallel; pool.map keeps the order.
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        for start in range(0, len(entries), CHUNK):
+            chunk = entries[start:start + CHUNK]
+            ready, arrays = [], []
+            results = pool.map(lambda entry: _try_prepare(entry, preprocess), chunk)
+            for (path, _), (array, error) in zip(chunk, results):
+                if error is None:
+                    ready.append(path)
+                    arrays.append(array)
+                else:
+                    _error(path, error)
+                    failed += 1
+            if arrays:
+                probabilities = model.probabilities_of(np.stack(arrays))
+                for path, p in zip(ready, probabilities):
+                    digit = int(np.argmax(p))
+                    print("%s\t%d\t%.3f" % (path, digit, p[digit]))
+                sys.stdout.flush()
+    return 1 if failed else 0
+
+
+def _ask(prompt):
+    """input(prompt), or None at end of input (Ctrl+D, a closed pipe)."""
+    try:
+        return input(prompt)
+    except EOFError:
+        print()
+        return None
+
+
+def application(model_dir=mnist_backward.MODEL_SAVE_PATH, preprocess="mnist"):
+    """The course's prompt: a count, then that many paths, a prediction for each. Returns the exit status."""
+    if load_model(model_dir) is None:
+        print("No checkpoint file found")
+        return 1
+    while True:
+        answer = _ask("input the number of test pictures:")
+        if answer is None:
+            return 0
+        try:
+            testNum = int(answer.strip())
+        except ValueError:
+            testNum = 0
+        if testNum > 0:
+            break
+        print("Please enter a positive whole number (got %r)." % answer.strip())
+    failed = 0
+    for _ in range(testNum):
+        testPic = _ask("the path of test picture:")
+        if testPic is None:
+            return 0
+        testPic = testPic.strip().strip("'\"")  # a path dragged into a terminal may come quoted
+        try:
+            testPicArr = prepare(testPic, preprocess).reshape(1, 784)
+        except PictureError as e:
+            _error(testPic or "''", e)
+            failed += 1
+            continue
+        preValue = restore_model(testPicArr, model_dir)
+        print("The prediction number is:", int(preValue[0]))
+        sys.stdout.flush()
+    return 1 if failed else 0
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="Read handwritten digits from pictures: at the course's prompt "
+                                            "(no PATH) or in batch (PATH<TAB>DIGIT<TAB>PROBABILITY).",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("paths", nargs="*", metavar="PATH", help="pictures or folders of pictures (none: prompt)")
+    p.add_argument("--model-dir", default=mnist_backward.MODEL_SAVE_PATH, help="checkpoint directory")
+    p.add_argument("--preprocess", choices=PREPROCESSING, default="mnist",
+                   help="mnist: find the ink, crop, scale to 20 px, centre by mass (reads real photos); "
+                        "seed: the course's pre_pic (resize, invert, threshold)")
+    args = p.parse_args(argv)
+    if args.paths:
+        return batch(args.paths, args.model_dir, args.preprocess)
+    return application(args.model_dir, args.preprocess)
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,395 @@
+"""Turns a picture of one handwritten digit into a 28x28 MNIST-style input; used by mnist_app.py.
+
+MNIST's digits were made from scanned handwriting like this: the digit was cut out to its bounding box,
+scaled so its longer side is 20 pixels (aspect ratio kept, grey levels from anti-aliasing), and placed in a
+28x28 field with its centre of mass at the centre; white ink (1.0) on black (0.0). ``mnist_input(path)``
+does the same to an arbitrary picture, after first finding the ink in it:
+
+  open safely -> EXIF orientation -> grey, transparency flattened -> reduce to WORK_SIZE -> decide which
+  side is ink (dark on light or light on dark) -> subtract the paper's own (possibly uneven) brightness ->
+  soft contrast stretch between the noise floor and the stroke level -> crop to the ink (a small digit in
+  a large picture: read again from the full-size picture) -> thicken hairline strokes to MNIST's width ->
+  longer side to 20 pixels -> centre of mass to the centre of 28x28.
+
+Everything is NumPy/Pillow on whole arrays; a picture takes a few milliseconds. Unreadable pictures raise
+``PictureError`` with a one-line reason.
+"""
+import os
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps
+
+MAX_PIXELS = 40_000_000   # larger pictures are refused before decoding (decompression bombs)
+WORK_SIZE = 320           # pictures are reduced so their longer side is at most this before analysis
+SIZE = 28                 # the MNIST field
+BOX = 20                  # the digit's longer side in it
+CENTRE = 14.0             # where MNIST puts the centre of mass (row, column index; measured: 14.0, 14.0)
+BLOCKS = 12               # paper brightness is estimated on a grid of about this many blocks per side
+MIN_CONTRAST = 0.1        # ink must differ from paper by this much (of full scale) or the picture is blank
+MIN_INK_PIXELS = 12       # ...and cover at least this many working pixels
+LOW_CUT = 0.15            # ink fainter than this fraction of the stroke level counts as paper
+STROKE = 2.0              # thinner strokes are thickened to this width (MNIST's median), in field pixels
+
+_HIGH_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+
+
+class PictureError(Exception):
+    """A picture that cannot be read or holds no digit; str() is a one-line reason."""
+
+
+def open_picture(path, transpose=True, draft=False):
+    """Opens a picture file safely and decodes it (first frame only).
+
+    Args:
+      path: the file.
+      transpose: apply the EXIF orientation (the course's pre_pic did not).
+      draft: let JPEG decode at a reduced scale when the picture is much larger than WORK_SIZE.
+    Returns:
+      A loaded PIL.Image.
+    Raises:
+      PictureError: missing, a folder, empty, not a picture, too many pixels, truncated or damaged.
+    """
+    if os.path.isdir(path):
+        raise PictureError("is a folder, not a picture")
+    if not os.path.exists(path):
+        raise PictureError("no such file")
+    try:
+        if os.path.getsize(path) == 0:
+            raise PictureError("empty file (0 bytes)")
+        with warnings.catch_warnings():
+            # Pillow only warns between its own limit and twice that; make that an error too.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                width, height = img.size  # from the header: nothing decoded yet
+                if width * height > MAX_PIXELS:
+                    raise PictureError("%dx%d is %.0f megapixels, over the %d-megapixel limit; refused "
+                                       "as a possible decompression bomb"
+                                       % (width, height, width * height / 1e6, MAX_PIXELS // 1_000_000))
+                if width == 0 or height == 0:
+                    raise PictureError("picture has no pixels (%dx%d)" % (width, height))
+                img.seek(0)  # an animated picture: its first frame
+                if draft and img.format == "JPEG" and max(img.size) > 2 * WORK_SIZE:
+                    img.draft(img.mode, (WORK_SIZE, WORK_SIZE))  # DCT scaling: decodes 1/2 .. 1/8 size
+                img.load()
+                return ImageOps.exif_transpose(img) if transpose else img.copy()
+    except PictureError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise PictureError("refused as a possible decompression bomb (%s)" % str(e).split(". ")[0])
+    except Image.UnidentifiedImageError:
+        raise PictureError("not a picture (Pillow cannot identify it)")
+    except PermissionError:
+        raise PictureError("permission denied")
+    except Exception as e:  # truncated or damaged data: Pillow raises OSError, SyntaxError, ValueError, ...
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise PictureError("cannot decode the picture: %s" % reason)
+
+
+def grey_levels(img):
+    """The picture as grey levels with transparency flattened onto blank paper, reduced to WORK_SIZE.
+
+    Args:
+      img: a PIL.Image of any mode (L, RGB, RGBA, P, LA, 1, I;16, I, F, CMYK, YCbCr, HSV, ...).
+    Returns:
+      float32 [H, W] in [0, 1], 0 black, 1 white; max(H, W) <= WORK_SIZE.
+    """
+    scale = min(1.0, WORK_SIZE / max(img.size))
+    size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+    if img.mode in _HIGH_BIT_MODES:
+        grey = np.asarray(img, dtype=np.float32)
+        if img.mode.startswith("I;16"):
+            grey = grey / 65535.0
+        else:  # 32-bit integer or float: no fixed range, so stretch what is there to [0, 1]
+            grey = (grey - grey.min()) / max(float(grey.max() - grey.min()), 1e-12)
+        return np.asarray(_image(grey).resize(size, Image.BOX), dtype=np.float32)
+    if img.mode in ("LA", "PA", "RGBA", "RGBa", "La") or "transparency" in img.info:
+        img = img.convert("RGBA").resize(size, Image.BOX)  # Pillow resizes RGBA with premultiplied alpha
+        return _flatten(np.asarray(img.convert("L"), dtype=np.float32) / 255.0,
+                        np.asarray(img.getchannel("A"), dtype=np.float32) / 255.0)
+    if img.mode == "LAB":  # Pillow cannot convert LAB; its first channel is the lightness
+        img = img.getchannel(0)
+    return np.asarray(img.convert("L").resize(size, Image.BOX), dtype=np.float32) / 255.0
+
+
+def _flatten(grey, alpha):
+    """Lays a picture with an alpha channel on paper. grey, alpha: [H, W] in [0, 1]. Returns [H, W].
+
+    If most of the picture is transparent, the transparent part is the background and the opaque part the
+    ink (a digit drawn on a transparent layer): the paper is then whichever of white or black contrasts
+    with that ink. Otherwise the opaque part holds its own paper (e.g. a photo with transparent corners):
+    the transparent part is filled with that paper's median level.
+    """
+    opaque = alpha >= 0.5
+    if not opaque.any():
+        return np.ones_like(grey)  # nothing visible: blank paper
+    ink_level = float(np.median(grey[opaque]))
+    if opaque.mean() < 0.5:
+        paper = 1.0 if ink_level < 0.5 else 0.0
+    else:
+        paper = ink_level
+    return grey * alpha + paper * (1.0 - alpha)
+
+
+def _image(a):
+    """A Pillow "F" (float32) image of a 2-D array."""
+    return Image.fromarray(np.ascontiguousarray(a, dtype=np.float32))
+
+
+def _median3(a):
+    """Separable 3x3 median of float32 [H, W] (median of 3 along rows, then along columns; edges kept).
+
+    Removes single-pixel noise and JPEG speckle like a true 3x3 median, at a tenth of Pillow's cost.
+    """
+    def median_of_3(x, y, z):
+        return np.maximum(np.minimum(x, y), np.minimum(np.maximum(x, y), z))
+    out = a.copy()
+    if a.shape[1] >= 3:
+        out[:, 1:-1] = median_of_3(a[:, :-2], a[:, 1:-1], a[:, 2:])
+    if a.shape[0] >= 3:
+        out[1:-1] = median_of_3(out[:-2].copy(), out[1:-1].copy(), out[2:].copy())
+    return out
+
+
+def _robust(a):
+    """(median, robust standard deviation = 1.4826 x median absolute deviation) of an array.
+
+    Estimated on every other row and column: these are statistics of the paper, which covers most pixels.
+    """
+    sample = a[::2, ::2] if a.ndim == 2 and min(a.shape) >= 8 else a
+    median = float(np.median(sample))
+    return median, 1.4826 * float(np.median(np.abs(sample - median)))
+
+
+def ink_levels(grey):
+    """Finds the ink in a grey picture and returns it MNIST-style: ink bright, paper 0.
+
+    Args:
+      grey: float32 [H, W] in [0, 1] (0 black).
+    Returns:
+      (ink, solid): ink float32 [H, W] in [0, 1], 0 on the paper, 1 in the body of the strokes, grey at
+      their edges; solid bool [H, W], where the noise-filtered picture is surely ink (for ink_box).
+    Raises:
+      PictureError: no ink (a blank or nearly uniform picture).
+    """
+    # Decisions are taken on a median-filtered copy (single-pixel noise and JPEG speckle removed), but the
+    # ink returned comes from the picture itself: at small sizes the median filter eats thin strokes.
+    g = _median3(grey)
+
+    # Ink or paper? The paper covers most of the picture, but its brightness may vary (a lighting gradient)
+    # more than the ink differs from it; so take the residual from a plane fitted robustly to the paper
+    # (_lighting_plane) and see which side has more brightness far from it. Summing the excess beyond the
+    # paper's own spread (3 robust standard deviations) over each side works even when the ink covers a
+    # fraction of a percent of the picture, where a percentile would only see paper noise.
+    d = g - _lighting_plane(g)
+    spread = 3 * _robust(d)[1] + 0.02
+    if np.maximum(-d - spread, 0).sum() >= np.maximum(d - spread, 0).sum():
+        grey, g = 1.0 - grey, 1.0 - g   # dark ink: invert to MNIST's convention, ink bright
+    # Subtract the paper's own level, which may be uneven in any way (shadows, tinted or creased paper): on
+    # a grid of blocks (_block_levels) take a low percentile of each block (mostly paper even where a
+    # stroke crosses it), remove blocks lying entirely inside a thick stroke by a 3x3 grey opening
+    # (minimum, then maximum) of the grid, and interpolate bilinearly into a smooth surface.
+    paper_grid = _grid_filter(_grid_filter(_block_levels(g, 20), np.min), np.max)
+    paper = _surface(paper_grid, g.shape)
+    ink, smooth = np.maximum(grey - paper, 0), np.maximum(g - paper, 0)
+
+    # Is there ink? Most pixels are paper, so the median and the median absolute deviation measure the
+    # paper that is left; candidate ink is well above that, and its stroke level (a high percentile of
+    # the candidates: the body of the strokes, not their edges) must stand out from the paper's noise.
+    floor, noise = _robust(smooth)
+    candidates = smooth[smooth > floor + max(4 * noise, MIN_CONTRAST / 2)]
+    if candidates.size < MIN_INK_PIXELS:
+        raise PictureError("no ink found: the picture looks blank")
+    stroke = float(np.percentile(candidates, 90))
+    if stroke - floor < max(MIN_CONTRAST, 6 * noise):
+        raise PictureError("no ink found: the picture looks blank (only faint marks or noise)")
+    solid = smooth > floor + max(4 * noise, 0.25 * (stroke - floor))
+
+    # Map linearly from just above the paper's noise (0) to the stroke level (1): paper texture goes to
+    # 0, stroke bodies saturate at 1 like MNIST's, and the anti-aliased edges keep their grey levels.
+    floor, noise = _robust(ink)
+    low = floor + max(3 * noise, LOW_CUT * (stroke - floor))
+    return np.clip((ink - low) / max(stroke - low, 1e-6), 0.0, 1.0), solid
+
+
+def _block_side(shape):
+    """Side of the square blocks of _block_levels for an [H, W] picture: even, about max(H, W) / BLOCKS."""
+    return 2 * max(1, -(-max(shape) // (2 * BLOCKS)))
+
+
+def _lighting_plane(g):
+    """The plane a + b*x + c*y that best fits the paper of float32 [H, W] g. Returns it as [H, W].
+
+    Least squares on a 1-in-16 sample of the pixels, refitted twice to the pixels within 2.5 robust
+    standard deviations of the previous fit, so that the ink (even a thick digit filling the picture)
+    does not pull it.
+    """
+    if min(g.shape) < 4:
+        return np.full(g.shape, np.median(g), np.float32)
+    step = 4 if min(g.shape) >= 16 else 1
+    sample = g[::step, ::step].ravel()
+    ys, xs = np.indices(g[::step, ::step].shape, dtype=np.float32)
+    basis = np.stack([np.ones(sample.size, np.float32), xs.ravel() * step, ys.ravel() * step], axis=1)
+    keep = np.ones(sample.size, bool)
+    for _ in range(3):
+        if keep.sum() < 3:
+            break
+        coef = np.linalg.lstsq(basis[keep], sample[keep], rcond=None)[0]
+        residual = sample - basis @ coef
+        centre = np.median(residual[keep])
+        sd = 1.4826 * np.median(np.abs(residual[keep] - centre))
+        keep = np.abs(residual - centre) <= 2.5 * sd + 0.01
+    rows, cols = np.indices(g.shape, dtype=np.float32)
+    return (coef[0] + coef[1] * cols + coef[2] * rows).astype(np.float32)
+
+
+def _block_levels(a, percentile):
+    """A percentile of float32 [H, W] over a grid of about BLOCKS x BLOCKS square blocks.
+
+    Each block is sampled on every other row and column (a quarter of its pixels: plenty for a percentile).
+    Returns:
+      float32 [ny, nx] (edge blocks padded by replicating the border).
+    """
+    h, w = a.shape
+    half = _block_side(a.shape) // 2
+    ny, nx = -(-h // (2 * half)), -(-w // (2 * half))
+    sample = a[::2, ::2]
+    padded = np.pad(sample, ((0, ny * half - sample.shape[0]), (0, nx * half - sample.shape[1])), mode="edge")
+    blocks = padded.reshape(ny, half, nx, half).transpose(0, 2, 1, 3).reshape(ny, nx, half * half)
+    return np.percentile(blocks, percentile, axis=2).astype(np.float32)
+
+
+def _surface(grid, shape):
+    """Bilinear interpolation of a block grid from _block_levels to a float32 [H, W] surface."""
+    b = _block_side(shape)
+    ny, nx = grid.shape
+    # Block centres sit at (i + 0.5) * b; resizing the grid to the padded size puts them exactly there.
+    surface = _image(grid).resize((nx * b, ny * b), Image.BILINEAR)
+    return np.asarray(surface, dtype=np.float32)[:shape[0], :shape[1]]
+
+
+def _grid_filter(grid, reduce):
+    """3x3 neighbourhood min or max of a small 2-D array (edges replicated)."""
+    p = np.pad(grid, 1, mode="edge")
+    h, w = grid.shape
+    stack = [p[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3)]
+    return reduce(np.stack(stack), axis=0)
+
+
+def _ink_span(profile, gap):
+    """The [start, end) run of a 1-D ink profile holding the most ink, bridging gaps up to `gap` long.
+
+    A digit's row (and column) profile is one run; dust and specks elsewhere form other, lighter runs.
+    """
+    on = np.flatnonzero(profile > 0)
+    if on.size == 0:
+        raise PictureError("no ink found: the picture looks blank")
+    breaks = np.flatnonzero(np.diff(on) > gap + 1)
+    starts = np.concatenate(([on[0]], on[breaks + 1]))
+    ends = np.concatenate((on[breaks], [on[-1]])) + 1
+    mass = [profile[s:e].sum() for s, e in zip(starts, ends)]
+    best = int(np.argmax(mass))
+    return int(starts[best]), int(ends[best])
+
+
+def ink_box(solid):
+    """The digit's bounding box in bool [H, W] solid ink. Returns (top, bottom, left, right), exclusive."""
+    gap = max(2, round(0.03 * max(solid.shape)))
+    r0, r1 = _ink_span(solid.sum(axis=1), gap)
+    c0, c1 = _ink_span(solid[r0:r1].sum(axis=0), gap)
+    r0, r1 = _ink_span(solid[:, c0:c1].sum(axis=1), gap)  # again, rows of the chosen columns only
+    return r0, r1, c0, c1
+
+
+def stroke_width(ink):
+    """Mean stroke width of float32 [h, w] ink, in its pixels: ink mass / stroke length.
+
+    The length is half the total variation (sum of |differences| along rows and columns): a stroke has two
+    edges, each a step from paper to ink. Measured this way MNIST's strokes are 2.0 pixels wide (median of
+    the training set; 20th percentile 1.6; class medians from 1.8 for 5s to 2.3 for 0s).
+    """
+    variation = np.abs(np.diff(ink, axis=0)).sum() + np.abs(np.diff(ink, axis=1)).sum()
+    return 2 * float(ink.sum()) / max(float(variation), 1e-6)
+
+
+def _thicken(digit):
+    """Grey dilation of float32 [h, w] ink whose strokes, scaled into the field, would be thinner than
+    STROKE: pen or pencil on a large sheet is far thinner than MNIST's strokes, and the network reads
+    hairlines badly. Returns [h + k, w + k], k the added width (0: unchanged)."""
+    h, w = digit.shape
+    per_field_pixel = max(h, w) / BOX
+    k = int(round((STROKE - stroke_width(digit) / per_field_pixel) * per_field_pixel))
+    if k < 1:
+        return digit
+    # A maximum over a (k + 1)-wide square, along columns then rows, adds k pixels to every stroke.
+    lo, hi = k // 2, k - k // 2
+    a = np.pad(digit, ((lo, hi), (lo, hi)))
+    padded = np.pad(a, ((lo, hi), (0, 0)))
+    a = np.maximum.reduce([padded[i:i + a.shape[0]] for i in range(k + 1)])
+    padded = np.pad(a, ((0, 0), (lo, hi)))
+    return np.maximum.reduce([padded[:, i:i + a.shape[1]] for i in range(k + 1)])
+
+
+def to_mnist_field(digit):
+    """Scales float32 [h, w] ink so its longer side is BOX and centres its mass in SIZE x SIZE.
+
+    Returns:
+      float32 [SIZE, SIZE] in [0, 1].
+    """
+    digit = _thicken(digit)
+    h, w = digit.shape
+    scale = BOX / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    # Shrinking: area averaging (the anti-aliasing that gave MNIST its grey edges); enlarging: bilinear.
+    resample = Image.BOX if scale < 1 else Image.BILINEAR
+    small = np.clip(np.asarray(_image(digit).resize(size, resample), dtype=np.float32), 0, 1)
+    field = np.zeros((SIZE, SIZE), np.float32)
+    total = small.sum()
+    if total <= 0:
+        raise PictureError("no ink found: the picture looks blank")
+    # Centre of mass of the small digit, in its own pixel indices; a whole-pixel shift puts it at CENTRE,
+    # as MNIST did. The shift is clamped so that no ink falls outside the field.
+    rows, cols = np.indices(small.shape)
+    top = int(np.clip(round(CENTRE - (rows * small).sum() / total), 0, SIZE - small.shape[0]))
+    left = int(np.clip(round(CENTRE - (cols * small).sum() / total), 0, SIZE - small.shape[1]))
+    field[top:top + small.shape[0], left:left + small.shape[1]] = small
+    return field
+
+
+def mnist_input(path):
+    """Reads a picture file and prepares it the way MNIST's digits were prepared.
+
+    Args:
+      path: a picture file in any format and mode Pillow reads.
+    Returns:
+      float32 [784] in [0, 1], white ink on black, row-major 28x28.
+    Raises:
+      PictureError: unreadable, too large, or blank.
+    """
+    img = open_picture(path, transpose=True, draft=True)
+    try:
+        return mnist_array(img)
+    except PictureError:
+        raise
+    except Exception as e:  # an unusual mode or size the steps above do not handle: one line, not a traceback
+        raise PictureError("cannot process this %s picture (%dx%d): %s" % (img.mode, img.width, img.height,
+                                                                          str(e).strip() or type(e).__name__))
+
+
+def mnist_array(img):
+    """mnist_input for an already opened PIL.Image. Returns float32 [784]."""
+    ink, solid = ink_levels(grey_levels(img))
+    top, bottom, left, right = ink_box(solid)
+    scale = ink.shape[1] / img.width  # working pixels per picture pixel
+    side = max(bottom - top, right - left)
+    if scale < 1 and side < WORK_SIZE // 4:
+        # A small digit in a large picture (a phone photo of a sheet): reduced to WORK_SIZE it has few
+        # pixels left, so read its neighbourhood (three times its size) again from the full picture.
+        box = [round(v / scale) for v in (left - side, top - side, right + side, bottom + side)]
+        box = (max(0, box[0]), max(0, box[1]), min(img.width, box[2]), min(img.height, box[3]))
+        try:
+            closer, solid = ink_levels(grey_levels(img.crop(box)))
+            ink, (top, bottom, left, right) = closer, ink_box(solid)
+        except PictureError:
+            pass  # keep the first reading
+    return to_mnist_field(ink[top:bottom, left:right]).reshape(SIZE * SIZE)
