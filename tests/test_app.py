@@ -1,0 +1,435 @@
+"""mnist_app.py and mnist_picture.py: the course's pre_pic, MNIST-style preprocessing of real-looking pictures,
+the prompt flow, batch mode, bad files, and a smoke run of bench/app_bench.py.
+
+Pictures are made here from real MNIST test digits (the `mnist` fixture) drawn onto canvases with Pillow.
+"""
+import os
+import re
+import signal
+import struct
+import subprocess
+import sys
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from conftest import ROOT, run_script, assert_no_traceback, _env
+from mnist_common import tf, list_checkpoints
+import mnist_app
+import mnist_picture
+from mnist_picture import PictureError
+
+LINE = re.compile(r"^(.+)\t(\d)\t(\d\.\d{3})$")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Making pictures
+
+def digit_grey(digit, size=(200, 160), box=(40, 20, 120), paper=1.0, ink=0.0):
+    """A grey picture of an MNIST digit.
+
+    Args:
+      digit: float32 [784] MNIST image (ink bright).
+      size: (width, height) of the canvas.
+      box: (left, top, side) of the square the 28x28 digit is enlarged into.
+      paper, ink: grey levels in [0, 1].
+    Returns:
+      float32 [height, width] in [0, 1].
+    """
+    left, top, side = box
+    cover = np.clip(np.asarray(Image.fromarray(digit.reshape(28, 28)).resize((side, side), Image.BICUBIC)), 0, 1)
+    grey = np.full((size[1], size[0]), paper, np.float32)
+    grey[top:top + side, left:left + side] = paper * (1 - cover) + ink * cover
+    return grey
+
+
+def to_image(grey):
+    """float32 [H, W] in [0, 1] -> 8-bit greyscale PIL image."""
+    return Image.fromarray((np.clip(grey, 0, 1) * 255 + 0.5).astype(np.uint8))
+
+
+def save(img, path, **options):
+    img.save(str(path), **options)
+    return str(path)
+
+
+def aligned_difference(a, b):
+    """Mean |a - b| of two 28x28 inputs, at the best whole-pixel shift of up to 1 pixel (centring by mass
+    rounds to whole pixels, so the same digit can land one pixel apart)."""
+    a, b = a.reshape(28, 28), b.reshape(28, 28)
+    return min(np.abs(np.roll(a, (dy, dx), (0, 1)) - b).mean() for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+
+
+def centre_of_mass(field):
+    field = field.reshape(28, 28)
+    rows, cols = np.indices(field.shape)
+    return (rows * field).sum() / field.sum(), (cols * field).sum() / field.sum()
+
+
+def png_header_only(path, width, height):
+    """A PNG whose header claims width x height (8-bit grey) with a token, unusable IDAT: a few dozen bytes."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def digits(mnist):
+    """The first 10 MNIST test digits: (images float32 [10, 784], labels [10])."""
+    return mnist.test.images[:10], mnist.test.labels[:10].argmax(axis=1)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The course's pre_pic
+
+def test_seed_pre_pic_exact(tmp_path):
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (28, 28, 3), dtype=np.uint8)
+    path = save(Image.fromarray(rgb), tmp_path / "rgb.png")
+    # Independently: Pillow's documented RGB -> L (ITU-R 601-2 luma, 16-bit fixed point, rounded), then
+    # 255 - L, then below 50 -> 0 else 255, scaled by 1/255. A 28x28 picture is not resampled.
+    r, g, b = (rgb[..., i].astype(np.int64) for i in range(3))
+    luma = (r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16
+    expected = np.where(255 - luma < 50, 0.0, 1.0).astype(np.float32).reshape(1, 784)
+    out = mnist_app.pre_pic(path)
+    assert out.shape == (1, 784) and out.dtype == np.float32
+    np.testing.assert_array_equal(out, expected)
+    assert 0 < expected.mean() < 1  # both branches of the threshold are exercised
+
+    # Larger pictures are resized with Lanczos; a uniform one stays uniform: grey 206 inverts to 49 (paper),
+    # grey 205 to 50 (ink: the course's threshold keeps 50).
+    for level, value in ((206, 0.0), (205, 1.0)):
+        path = save(Image.new("L", (90, 61), level), tmp_path / ("uniform%d.png" % level))
+        np.testing.assert_array_equal(mnist_app.pre_pic(path), np.full((1, 784), value, np.float32))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# MNIST-style preprocessing
+
+def test_mnist_preprocessing_shape_range_centre(tmp_path, digits):
+    images, _ = digits
+    for i, image in enumerate(images[:5]):
+        path = save(to_image(digit_grey(image, box=(10 + 12 * i, 5 + 5 * i, 100 + 8 * i))), tmp_path / ("%d.png" % i))
+        field = mnist_picture.mnist_input(path)
+        assert field.shape == (784,) and field.dtype == np.float32
+        assert field.min() == 0.0 and field.max() <= 1.0 and field.max() > 0.99
+        # grey levels kept (anti-aliased edges), not a 0/1 threshold
+        assert np.count_nonzero((field > 0.05) & (field < 0.95)) > 20
+        cy, cx = centre_of_mass(field)
+        assert abs(cy - mnist_picture.CENTRE) <= 1 and abs(cx - mnist_picture.CENTRE) <= 1, (cy, cx)
+        # the digit's longer side spans BOX pixels
+        rows, cols = np.flatnonzero(field.reshape(28, 28).any(1)), np.flatnonzero(field.reshape(28, 28).any(0))
+        assert max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 in (mnist_picture.BOX, mnist_picture.BOX + 1)
+        # and it resembles the MNIST image it was drawn from
+        assert aligned_difference(field, image) < 0.06
+
+
+def test_inverted_twin_and_small_in_corner(tmp_path, digits):
+    images, _ = digits
+    for i, image in enumerate(images[:4]):
+        big = mnist_picture.mnist_input(save(to_image(digit_grey(image, (300, 300), (30, 30, 240))),
+                                             tmp_path / ("big%d.png" % i)))
+        # small, in a corner of a large grey sheet, grey ink
+        small_grey = digit_grey(image, (900, 700), (15, 620, 70), paper=0.6, ink=0.15)
+        small = mnist_picture.mnist_input(save(to_image(small_grey), tmp_path / ("small%d.png" % i)))
+        # its colour-inverted twin: light ink on dark paper
+        twin = mnist_picture.mnist_input(save(ImageOps.invert(to_image(small_grey)), tmp_path / ("inv%d.png" % i)))
+        assert aligned_difference(small, big) < 0.06, i
+        assert aligned_difference(twin, small) < 0.02, i
+        other = images[(i + 1) % len(images)]
+        assert aligned_difference(small, other) > 0.08  # the measure does tell digits apart
+
+
+def test_uneven_paper_and_noise(tmp_path, digits):
+    images, _ = digits
+    image = images[0]
+    rng = np.random.default_rng(1)
+    grey = digit_grey(image, (260, 220), (60, 40, 150), paper=0.8, ink=0.35)
+    ramp = np.linspace(1.0, 0.45, grey.shape[1], dtype=np.float32)  # the right side in shadow
+    photo = grey * ramp + rng.normal(0, 0.03, grey.shape).astype(np.float32)
+    field = mnist_picture.mnist_input(save(to_image(photo), tmp_path / "photo.jpg", quality=60))
+    reference = mnist_picture.mnist_input(save(to_image(grey), tmp_path / "clean.png"))
+    assert aligned_difference(field, reference) < 0.06
+    # the seed's pre_pic turns the shadowed grey paper into ink
+    assert mnist_app.pre_pic(str(tmp_path / "photo.jpg")).mean() > 0.3
+
+
+@pytest.mark.parametrize("kind", ["rgba-black-bg", "rgba-white-bg", "la", "palette-gif", "palette-png",
+                                  "16-bit", "exif-rotated-jpeg", "cmyk-jpeg", "1-bit", "animated-gif", "rgb-tiff"])
+def test_picture_modes(tmp_path, digits, kind):
+    image = digits[0][1]
+    grey = digit_grey(image, (180, 150), (30, 15, 120))
+    reference = mnist_picture.mnist_input(save(to_image(grey), tmp_path / "reference.png"))
+    cover = 1 - grey  # ink coverage
+    if kind.startswith("rgba"):
+        # a digit drawn on a transparent layer: colour only where alpha says there is ink
+        rgba = np.zeros(grey.shape + (4,), np.uint8)
+        rgba[..., :3] = 0 if kind == "rgba-black-bg" else 255
+        rgba[cover > 0.5, :3] = 0
+        rgba[..., 3] = (cover * 255).astype(np.uint8)
+        path = save(Image.fromarray(rgba, "RGBA"), tmp_path / "t.png")
+    elif kind == "la":
+        path = save(Image.merge("LA", (to_image(grey * 0.2), to_image(cover))), tmp_path / "la.png")
+    elif kind.startswith("palette"):
+        img = to_image(grey).convert("RGB").quantize(colors=16)
+        assert img.mode == "P"
+        path = save(img, tmp_path / ("p.gif" if kind.endswith("gif") else "p.png"))
+    elif kind == "16-bit":
+        img = Image.fromarray((grey * 40000 + 20000).astype(np.uint16))  # paper near 60000, not 255
+        path = save(img, tmp_path / "g16.png")
+        assert Image.open(path).mode.startswith("I")
+    elif kind == "exif-rotated-jpeg":
+        # stored turned 90 degrees counter-clockwise, EXIF orientation 6: turn clockwise to view
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        path = save(to_image(grey).transpose(Image.Transpose.ROTATE_90), tmp_path / "r.jpg", quality=92,
+                    exif=exif.tobytes())
+        unrotated = mnist_picture.mnist_array(Image.open(path).copy())  # ignoring EXIF: a sideways digit
+        assert aligned_difference(unrotated, reference) > 0.08
+    elif kind == "cmyk-jpeg":
+        path = save(to_image(grey).convert("CMYK"), tmp_path / "c.jpg", quality=92)
+        assert Image.open(path).mode == "CMYK"
+    elif kind == "1-bit":
+        path = save(to_image(grey).point(lambda v: 255 if v > 128 else 0).convert("1"), tmp_path / "b.png")
+    elif kind == "animated-gif":
+        frames = [to_image(grey).convert("P"), Image.new("P", to_image(grey).size, 0)]
+        path = save(frames[0], tmp_path / "a.gif", save_all=True, append_images=frames[1:], duration=100)
+        assert Image.open(path).n_frames == 2
+    else:
+        path = save(to_image(grey).convert("RGB"), tmp_path / "t.tiff")
+    field = mnist_picture.mnist_input(path)
+    assert aligned_difference(field, reference) < 0.06, kind
+
+
+def test_blank_pictures_are_reported(tmp_path):
+    rng = np.random.default_rng(2)
+    pictures = {
+        "white.png": Image.new("L", (120, 90), 255),
+        "grey.jpg": Image.new("RGB", (300, 200), (120, 130, 110)),
+        "noisy-grey.png": to_image(0.5 + rng.normal(0, 0.02, (150, 150))),
+        "transparent.png": Image.new("RGBA", (64, 64), (0, 0, 0, 0)),
+    }
+    for name, img in pictures.items():
+        path = save(img, tmp_path / name)
+        with pytest.raises(PictureError, match="no ink"):
+            mnist_picture.mnist_input(path)
+
+
+def test_bad_files_raise_one_line_errors(tmp_path, digits):
+    good = save(to_image(digit_grey(digits[0][0])), tmp_path / "good.png")
+    with open(good, "rb") as f:
+        data = f.read()
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "text.png").write_text("not a picture\n")
+    (tmp_path / "truncated.png").write_bytes(data[:len(data) // 2])
+    png_header_only(tmp_path / "bomb.png", 20000, 20000)   # 400 megapixels: over Pillow's own limit too
+    png_header_only(tmp_path / "large.png", 8000, 6000)    # 48: under Pillow's limit, over ours
+    (tmp_path / "folder.png").mkdir()
+    cases = {"empty.png": "empty file", "text.png": "not a picture", "truncated.png": "cannot decode",
+             "bomb.png": "decompression bomb", "large.png": "decompression bomb", "folder.png": "is a folder",
+             "missing.png": "no such file"}
+    for name, reason in cases.items():
+        for preprocess in ("mnist", "seed"):
+            with pytest.raises(PictureError, match=reason) as e:
+                mnist_app.prepare(str(tmp_path / name), preprocess)
+            assert "\n" not in str(e.value)
+    assert "48 megapixels" in str(pytest.raises(PictureError, mnist_picture.open_picture,
+                                                str(tmp_path / "large.png")).value)
+
+
+def test_benchmark_set_is_read_correctly(trained_model, mnist, tmp_path):
+    """The default preprocessing reads the benchmark's photo-like pictures far better than the seed's."""
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    import app_bench
+    rng = np.random.default_rng(5)
+    pictures = app_bench.write_set(mnist.test.images[100:124], mnist.test.labels[100:124].argmax(1),
+                                   str(tmp_path), rng)
+    model = mnist_app.load_model(trained_model)
+    seed_accuracy = app_bench.score(model, pictures, "seed")[0]
+    mnist_accuracy = app_bench.score(model, pictures, "mnist")[0]
+    assert mnist_accuracy >= 0.75 and mnist_accuracy > seed_accuracy + 0.4, (mnist_accuracy, seed_accuracy)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The model: restored once, restore_model(testPicArr)
+
+def test_restore_model_restores_once(trained_model, digits, capsys, monkeypatch):
+    images, labels = digits
+    built = []
+
+    class CountingModel(mnist_app.EmaModel):
+        def __init__(self):
+            built.append(1)
+            super().__init__()
+    monkeypatch.setattr(mnist_app, "EmaModel", CountingModel)
+    monkeypatch.setattr(mnist_app, "_models", {})
+    first = mnist_app.restore_model(images, trained_model)
+    second = mnist_app.restore_model(images[:3], trained_model)
+    assert len(built) == 1
+    assert first.shape == (10,) and np.mean(first == labels) >= 0.8
+    np.testing.assert_array_equal(second, first[:3])
+    # no checkpoint: the course's message and -1
+    empty = os.path.join(str(trained_model), "..", "no_model_here")
+    assert mnist_app.restore_model(images, empty) == -1
+    assert capsys.readouterr().out.strip() == "No checkpoint file found"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The prompt
+
+@pytest.fixture(scope="module")
+def pictures(tmp_path_factory, digits):
+    """A folder of six photo-like pictures of digits 0..5 of the test set, and a few bad files."""
+    images, labels = digits
+    folder = tmp_path_factory.mktemp("pictures")
+    paths = []
+    for i in range(6):
+        grey = digit_grey(images[i], (160 + 20 * i, 140), (10 + 5 * i, 10, 110), paper=0.95 - 0.05 * i, ink=0.1)
+        paths.append(save(to_image(grey), folder / ("%d_digit.png" % i)))
+    return str(folder), paths, labels[:6]
+
+
+def test_prompt_flow(trained_model, pictures, tmp_path):
+    folder, paths, labels = pictures
+    (tmp_path / "notes.png").write_text("hello")
+    answers = [" 5 ", paths[0], str(tmp_path / "missing.png"), str(tmp_path / "notes.png"), folder,
+               "'%s'" % paths[1]]
+    proc = run_script("mnist_app.py", "--model-dir", trained_model, input="\n".join(answers) + "\n")
+    assert_no_traceback(proc)
+    assert proc.returncode == 1, proc.stderr  # some pictures failed
+    out = proc.stdout
+    assert out.startswith("input the number of test pictures:")
+    assert out.count("the path of test picture:") == 5
+    predictions = re.findall(r"The prediction number is: (\d)\n", out)
+    assert len(predictions) == 2
+    errors = proc.stderr.strip().splitlines()
+    assert len(errors) == 3
+    assert errors[0] == "%s: error: no such file" % (tmp_path / "missing.png")
+    assert errors[1].startswith("%s: error: not a picture" % (tmp_path / "notes.png"))
+    assert errors[2] == "%s: error: is a folder, not a picture" % folder
+
+
+def test_prompt_bad_count_and_end_of_input(trained_model, pictures):
+    folder, paths, labels = pictures
+    # bad counts are asked again; end of input in the middle ends cleanly after the pictures read so far
+    proc = run_script("mnist_app.py", "--model-dir", trained_model, input="abc\n0\n-2\n2.5\n3\n%s\n" % paths[2])
+    assert_no_traceback(proc)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("Please enter a positive whole number") == 4
+    assert proc.stdout.count("input the number of test pictures:") == 5
+    assert len(re.findall(r"The prediction number is: \d\n", proc.stdout)) == 1
+    # end of input at the first question
+    proc = run_script("mnist_app.py", "--model-dir", trained_model, input="")
+    assert_no_traceback(proc)
+    assert proc.returncode == 0 and proc.stderr == ""
+    assert proc.stdout.strip() == "input the number of test pictures:"
+
+
+def test_prompt_ctrl_c_exits_130(trained_model):
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "mnist_app.py"), "--model-dir", trained_model],
+                            cwd=ROOT, env=_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    prompt = "input the number of test pictures:"
+    assert proc.stdout.read(len(prompt)) == prompt  # waiting at the prompt
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "Traceback" not in err and err.strip() == "Interrupted."
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Batch mode
+
+def test_batch_mode(trained_model, pictures, tmp_path, digits):
+    folder, paths, labels = pictures
+    images, _ = digits
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    good = save(to_image(digit_grey(images[6], paper=0.9)), bad / "f_good.png")
+    with open(good, "rb") as f:
+        data = f.read()
+    (bad / "a_empty.png").write_bytes(b"")
+    (bad / "b_text.png").write_text("not a picture")
+    (bad / "c_truncated.png").write_bytes(data[:len(data) // 2])
+    png_header_only(bad / "d_bomb.png", 20000, 20000)
+    save(Image.new("L", (100, 100), 230), bad / "e_blank.png")
+    (bad / "readme.txt").write_text("skipped: not a picture extension")
+    (bad / ".hidden.png").write_text("skipped: hidden")
+    (bad / "sub.png").mkdir()  # a folder inside is not read
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = run_script("mnist_app.py", paths[3], folder, str(bad), str(empty), "--model-dir", trained_model)
+    assert_no_traceback(proc)
+    assert proc.returncode == 1
+    lines = proc.stdout.strip().splitlines()
+    parsed = [LINE.match(line) for line in lines]
+    assert all(parsed), lines
+    assert [m.group(1) for m in parsed] == [paths[3]] + paths + [good]  # in order, folders by name
+    digits_read = [int(m.group(2)) for m in parsed]
+    assert sum(d == l for d, l in zip(digits_read[1:7], labels)) >= 5
+    assert digits_read[0] == digits_read[4]  # the same picture twice
+    assert all(0.1 <= float(m.group(3)) <= 1.0 for m in parsed)
+    errors = proc.stderr.strip().splitlines()
+    expected = {"a_empty.png": "empty file (0 bytes)", "b_text.png": "not a picture",
+                "c_truncated.png": "cannot decode", "d_bomb.png": "decompression bomb", "e_blank.png": "no ink"}
+    assert len(errors) == len(expected) + 1, errors
+    for error, (name, reason) in zip(errors, sorted(expected.items())):
+        assert error.startswith("%s: error: " % (bad / name)) and reason in error, error
+    assert errors[-1] == "%s: error: no pictures in this folder" % empty
+
+
+def test_batch_seed_preprocessing_matches_numpy(trained_model, tmp_path, digits):
+    """--preprocess seed on clean, frame-filling pictures; digits and probabilities against NumPy on the
+    checkpoint's shadow weights and the course's arithmetic done here."""
+    images, _ = digits
+    paths = [save(to_image(digit_grey(images[i], (140, 140), (0, 0, 140))), tmp_path / ("%d.png" % i))
+             for i in range(4)]
+    proc = run_script("mnist_app.py", *paths, "--preprocess", "seed", "--model-dir", trained_model)
+    assert_no_traceback(proc)
+    assert proc.returncode == 0 and proc.stderr == ""
+    reader = tf.train.load_checkpoint(list_checkpoints(trained_model)[0])
+    w1, b1, w2, b2 = (reader.get_tensor(n + "/ExponentialMovingAverage")
+                      for n in ("Variable", "Variable_1", "Variable_2", "Variable_3"))
+    for line, path in zip(proc.stdout.strip().splitlines(), paths):
+        grey = np.asarray(Image.open(path).resize((28, 28), Image.LANCZOS).convert("L")).astype(int)
+        x = np.where(255 - grey < 50, 0.0, 1.0).reshape(1, 784).astype(np.float32)
+        logits = np.maximum(x @ w1 + b1, 0) @ w2 + b2
+        p = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+        m = LINE.match(line)
+        assert m.group(1) == path and int(m.group(2)) == p.argmax()
+        assert abs(float(m.group(3)) - p.max()) <= 0.0015
+
+
+def test_batch_without_checkpoint(tmp_path, pictures, capsys):
+    assert mnist_app.main([pictures[1][0], "--model-dir", str(tmp_path)]) == 1
+    out, err = capsys.readouterr()
+    assert out.strip() == "No checkpoint file found" and err == ""
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The benchmark
+
+def test_app_bench_smoke(trained_model, mnist_dir, tmp_path):
+    proc = run_script("bench/app_bench.py", "--count", 24, "--speed-count", 20, "--sklearn-count", 10,
+                      "--model-dir", trained_model, "--data-dir", mnist_dir)
+    assert_no_traceback(proc)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    m = re.search(r"^\s+all\s+24\s+([0-9.]+)\s+([0-9.]+)$", out, re.M)
+    assert m, out
+    assert 0 <= float(m.group(1)) < float(m.group(2)) <= 1
+    assert re.search(r"the model's ceiling", out)
+    assert re.search(r"^scikit-learn 8x8 digits", out, re.M)  # figures, or "skipped" without scikit-learn
+    assert re.search(r"mnist_app.py FOLDER .* s .*ms a picture", out), out
+    assert re.search(r"course's approach .* s .*ms a picture", out), out
+    assert re.search(r"mnist_app.py is \d+\.\dx faster \(same predictions: 100%\)", out), out
+
+    proc = run_script("bench/app_bench.py", "--model-dir", tmp_path, "--data-dir", mnist_dir)
+    assert_no_traceback(proc)
+    assert proc.returncode == 1
+    assert proc.stdout.strip().startswith("No checkpoint file found in %s" % tmp_path)
