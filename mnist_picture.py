@@ -152,11 +152,13 @@ def _median3(a):
 
 
 def _robust(a):
-    """(median, robust standard deviation = 1.4826 x median absolute deviation) of an array.
+    """(median, robust standard deviation = 1.4826 x median absolute deviation) of float32 [H, W].
 
-    Estimated on every other row and column: these are statistics of the paper, which covers most pixels.
+    Estimated on a regular grid of about 5,000 pixels: these are statistics of the paper, which covers
+    most of the picture.
     """
-    sample = a[::2, ::2] if a.ndim == 2 and min(a.shape) >= 8 else a
+    step = max(1, int(np.sqrt(a.size / 5000)))
+    sample = a[::step, ::step]
     median = float(np.median(sample))
     return median, 1.4826 * float(np.median(np.abs(sample - median)))
 
@@ -175,21 +177,26 @@ def ink_levels(grey):
     # Decisions are taken on a median-filtered copy (single-pixel noise and JPEG speckle removed), but the
     # ink returned comes from the picture itself: at small sizes the median filter eats thin strokes.
     g = _median3(grey)
+    # Low, middle and high levels of each block of a grid (_block_levels): on the paper's side they are
+    # the paper's local brightness, mostly paper even where a stroke crosses the block.
+    low_grid, mid_grid, high_grid = _block_levels(g, (20, 50, 80))
 
     # Ink or paper? The paper covers most of the picture, but its brightness may vary (a lighting gradient)
-    # more than the ink differs from it; so take the residual from a plane fitted robustly to the paper
-    # (_lighting_plane) and see which side has more brightness far from it. Summing the excess beyond the
-    # paper's own spread (3 robust standard deviations) over each side works even when the ink covers a
-    # fraction of a percent of the picture, where a percentile would only see paper noise.
-    d = g - _lighting_plane(g)
+    # more than the ink differs from it; so take the residual from a plane fitted robustly to the blocks'
+    # medians (_lighting_plane) and see which side has more brightness far from it. Summing the excess
+    # beyond the paper's own spread (3 robust standard deviations) over each side works even when the ink
+    # covers a fraction of a percent of the picture, where a percentile would only see paper noise.
+    d = g - _lighting_plane(mid_grid, g.shape)
     spread = 3 * _robust(d)[1] + 0.02
     if np.maximum(-d - spread, 0).sum() >= np.maximum(d - spread, 0).sum():
-        grey, g = 1.0 - grey, 1.0 - g   # dark ink: invert to MNIST's convention, ink bright
-    # Subtract the paper's own level, which may be uneven in any way (shadows, tinted or creased paper): on
-    # a grid of blocks (_block_levels) take a low percentile of each block (mostly paper even where a
-    # stroke crosses it), remove blocks lying entirely inside a thick stroke by a 3x3 grey opening
-    # (minimum, then maximum) of the grid, and interpolate bilinearly into a smooth surface.
-    paper_grid = _grid_filter(_grid_filter(_block_levels(g, 20), np.min), np.max)
+        # dark ink: invert to MNIST's convention, ink bright; the paper's level is then the blocks' high one
+        grey, g, paper_grid = 1.0 - grey, 1.0 - g, 1.0 - high_grid
+    else:
+        paper_grid = low_grid
+    # Subtract the paper's own level, which may be uneven in any way (shadows, tinted or creased paper):
+    # remove blocks lying entirely inside a thick stroke by a 3x3 grey opening (minimum, then maximum) of
+    # the grid, and interpolate it bilinearly into a smooth surface.
+    paper_grid = _grid_filter(_grid_filter(paper_grid, np.min), np.max)
     paper = _surface(paper_grid, g.shape)
     ink, smooth = np.maximum(grey - paper, 0), np.maximum(g - paper, 0)
 
@@ -217,46 +224,44 @@ def _block_side(shape):
     return 2 * max(1, -(-max(shape) // (2 * BLOCKS)))
 
 
-def _lighting_plane(g):
-    """The plane a + b*x + c*y that best fits the paper of float32 [H, W] g. Returns it as [H, W].
+def _lighting_plane(grid, shape):
+    """The plane a + b*x + c*y that best fits a grid of block levels from _block_levels. Returns [H, W].
 
-    Least squares on a 1-in-16 sample of the pixels, refitted twice to the pixels within 2.5 robust
-    standard deviations of the previous fit, so that the ink (even a thick digit filling the picture)
-    does not pull it.
+    Least squares over the blocks, refitted twice to the blocks within 2.5 robust standard deviations of
+    the previous fit, so that blocks full of ink (even a thick digit filling the picture) do not pull it.
     """
-    if min(g.shape) < 4:
-        return np.full(g.shape, np.median(g), np.float32)
-    step = 4 if min(g.shape) >= 16 else 1
-    sample = g[::step, ::step].ravel()
-    ys, xs = np.indices(g[::step, ::step].shape, dtype=np.float32)
-    basis = np.stack([np.ones(sample.size, np.float32), xs.ravel() * step, ys.ravel() * step], axis=1)
-    keep = np.ones(sample.size, bool)
+    b = _block_side(shape)
+    ys, xs = (np.indices(grid.shape, dtype=np.float32) + 0.5) * b   # block centres
+    basis = np.stack([np.ones(grid.size, np.float32), xs.ravel(), ys.ravel()], axis=1)
+    levels = grid.ravel()
+    keep = np.ones(levels.size, bool)
+    coef = np.array([np.median(levels), 0.0, 0.0])
     for _ in range(3):
         if keep.sum() < 3:
             break
-        coef = np.linalg.lstsq(basis[keep], sample[keep], rcond=None)[0]
-        residual = sample - basis @ coef
+        coef = np.linalg.lstsq(basis[keep], levels[keep], rcond=None)[0]
+        residual = levels - basis @ coef
         centre = np.median(residual[keep])
-        sd = 1.4826 * np.median(np.abs(residual[keep] - centre))
-        keep = np.abs(residual - centre) <= 2.5 * sd + 0.01
-    rows, cols = np.indices(g.shape, dtype=np.float32)
+        keep = np.abs(residual - centre) <= 2.5 * 1.4826 * np.median(np.abs(residual[keep] - centre)) + 0.01
+    rows = np.arange(shape[0], dtype=np.float32)[:, None]
+    cols = np.arange(shape[1], dtype=np.float32)[None, :]
     return (coef[0] + coef[1] * cols + coef[2] * rows).astype(np.float32)
 
 
-def _block_levels(a, percentile):
-    """A percentile of float32 [H, W] over a grid of about BLOCKS x BLOCKS square blocks.
+def _block_levels(a, percentiles):
+    """Percentiles of float32 [H, W] over a grid of about BLOCKS x BLOCKS square blocks.
 
     Each block is sampled on every other row and column (a quarter of its pixels: plenty for a percentile).
     Returns:
-      float32 [ny, nx] (edge blocks padded by replicating the border).
+      float32 [len(percentiles), ny, nx] (edge blocks padded by replicating the border).
     """
     h, w = a.shape
     half = _block_side(a.shape) // 2
     ny, nx = -(-h // (2 * half)), -(-w // (2 * half))
     sample = a[::2, ::2]
     padded = np.pad(sample, ((0, ny * half - sample.shape[0]), (0, nx * half - sample.shape[1])), mode="edge")
-    blocks = padded.reshape(ny, half, nx, half).transpose(0, 2, 1, 3).reshape(ny, nx, half * half)
-    return np.percentile(blocks, percentile, axis=2).astype(np.float32)
+    blocks = np.sort(padded.reshape(ny, half, nx, half).transpose(0, 2, 1, 3).reshape(ny, nx, half * half))
+    return np.stack([blocks[..., round(q / 100 * (half * half - 1))] for q in percentiles])
 
 
 def _surface(grid, shape):
