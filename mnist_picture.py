@@ -15,6 +15,7 @@ Everything is NumPy/Pillow on whole arrays; a picture takes a few milliseconds. 
 ``PictureError`` with a one-line reason.
 """
 import os
+import re
 import warnings
 
 import numpy as np
@@ -76,7 +77,11 @@ def open_picture(path, transpose=True, draft=False):
     except PictureError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise PictureError("refused as a possible decompression bomb (%s)" % str(e).split(". ")[0])
+        # Pillow refuses at open beyond twice its own limit; its message holds the pixel count.
+        pixels = re.search(r"(\d+) pixels", str(e))
+        size = "%.0f megapixels" % (int(pixels.group(1)) / 1e6) if pixels else "too many pixels"
+        raise PictureError("%s, over the %d-megapixel limit; refused as a possible decompression bomb"
+                           % (size, MAX_PIXELS // 1_000_000))
     except Image.UnidentifiedImageError:
         raise PictureError("not a picture (Pillow cannot identify it)")
     except PermissionError:
