@@ -1,4 +1,4 @@
-"""The app on photo-like pictures:  python bench/app_bench.py [--count 550] [--speed-count 300] [--model-dir DIR]
+"""The app on photo-like pictures:  python bench/app_bench.py [--model-dir DIR] [--data-dir DIR] [--count 600]
 
 1. Accuracy. Draws a seeded set of photo-like pictures from MNIST *test* digits (never trained on): random
    canvas sizes and aspect ratios, margins and offsets, grey, tinted or unevenly lit paper, pen, pencil and

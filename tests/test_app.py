@@ -284,7 +284,8 @@ def test_restore_model_restores_once(trained_model, digits, capsys, monkeypatch)
 
 @pytest.fixture(scope="module")
 def pictures(tmp_path_factory, digits):
-    """A folder of six photo-like pictures of digits 0..5 of the test set, and a few bad files."""
+    """A folder of six pictures of the first six test digits (grey paper, different sizes and offsets):
+    (folder, [paths], labels [6])."""
     images, labels = digits
     folder = tmp_path_factory.mktemp("pictures")
     paths = []
