@@ -34,6 +34,11 @@ STROKE = 2.0              # thinner strokes are thickened to this width (MNIST's
 
 _HIGH_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 
+# Pillow refuses pictures over twice Image.MAX_IMAGE_PIXELS at open but only warns between once and twice
+# that; such pictures are over MAX_PIXELS anyway, so make the warning an error (set once here: changing
+# warning filters per picture is not thread-safe).
+warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
+
 
 class PictureError(Exception):
     """A picture that cannot be read or holds no digit; str() is a one-line reason."""
@@ -58,22 +63,21 @@ def open_picture(path, transpose=True, draft=False):
     try:
         if os.path.getsize(path) == 0:
             raise PictureError("empty file (0 bytes)")
-        with warnings.catch_warnings():
-            # Pillow only warns between its own limit and twice that; make that an error too.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                width, height = img.size  # from the header: nothing decoded yet
-                if width * height > MAX_PIXELS:
-                    raise PictureError("%dx%d is %.0f megapixels, over the %d-megapixel limit; refused "
-                                       "as a possible decompression bomb"
-                                       % (width, height, width * height / 1e6, MAX_PIXELS // 1_000_000))
-                if width == 0 or height == 0:
-                    raise PictureError("picture has no pixels (%dx%d)" % (width, height))
-                img.seek(0)  # an animated picture: its first frame
-                if draft and img.format == "JPEG" and max(img.size) > 2 * WORK_SIZE:
-                    img.draft(img.mode, (WORK_SIZE, WORK_SIZE))  # DCT scaling: decodes 1/2 .. 1/8 size
-                img.load()
-                return ImageOps.exif_transpose(img) if transpose else img.copy()
+        with Image.open(path) as img:
+            width, height = img.size  # from the header: nothing decoded yet
+            if width * height > MAX_PIXELS:
+                raise PictureError("%dx%d is %.0f megapixels, over the %d-megapixel limit; refused "
+                                   "as a possible decompression bomb"
+                                   % (width, height, width * height / 1e6, MAX_PIXELS // 1_000_000))
+            if width == 0 or height == 0:
+                raise PictureError("picture has no pixels (%dx%d)" % (width, height))
+            img.seek(0)  # an animated picture: its first frame
+            if draft and img.format == "JPEG" and max(img.size) > 2 * WORK_SIZE:
+                img.draft(img.mode, (WORK_SIZE, WORK_SIZE))  # DCT scaling: decodes 1/2 .. 1/8 size
+            img.load()
+            if transpose:
+                ImageOps.exif_transpose(img, in_place=True)
+            return img  # loaded: usable after the file is closed
     except PictureError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
@@ -107,14 +111,19 @@ def grey_levels(img):
             grey = grey / 65535.0
         else:  # 32-bit integer or float: no fixed range, so stretch what is there to [0, 1]
             grey = (grey - grey.min()) / max(float(grey.max() - grey.min()), 1e-12)
-        return np.asarray(_image(grey).resize(size, Image.BOX), dtype=np.float32)
+        return np.asarray(_reduce(_image(grey), size), dtype=np.float32)
     if img.mode in ("LA", "PA", "RGBA", "RGBa", "La") or "transparency" in img.info:
-        img = img.convert("RGBA").resize(size, Image.BOX)  # Pillow resizes RGBA with premultiplied alpha
+        img = _reduce(img.convert("RGBA"), size)  # Pillow resizes RGBA with premultiplied alpha
         return _flatten(np.asarray(img.convert("L"), dtype=np.float32) / 255.0,
                         np.asarray(img.getchannel("A"), dtype=np.float32) / 255.0)
     if img.mode == "LAB":  # Pillow cannot convert LAB; its first channel is the lightness
         img = img.getchannel(0)
-    return np.asarray(img.convert("L").resize(size, Image.BOX), dtype=np.float32) / 255.0
+    return np.asarray(_reduce(img.convert("L"), size), dtype=np.float32) / 255.0
+
+
+def _reduce(img, size):
+    """img resized to size (width, height) by area averaging, or img itself if it has that size."""
+    return img if img.size == size else img.resize(size, Image.BOX)
 
 
 def _flatten(grey, alpha):
@@ -148,11 +157,12 @@ def _median3(a):
     """
     def median_of_3(x, y, z):
         return np.maximum(np.minimum(x, y), np.minimum(np.maximum(x, y), z))
-    out = a.copy()
+    rows = a.copy()
     if a.shape[1] >= 3:
-        out[:, 1:-1] = median_of_3(a[:, :-2], a[:, 1:-1], a[:, 2:])
+        rows[:, 1:-1] = median_of_3(a[:, :-2], a[:, 1:-1], a[:, 2:])
+    out = rows.copy()
     if a.shape[0] >= 3:
-        out[1:-1] = median_of_3(out[:-2].copy(), out[1:-1].copy(), out[2:].copy())
+        out[1:-1] = median_of_3(rows[:-2], rows[1:-1], rows[2:])
     return out
 
 
