@@ -10,8 +10,9 @@
    way and scored too.
 2. Speed. Writes `--speed-count` pictures to a folder and times, as whole processes, `python mnist_app.py
    FOLDER` (one graph, one restore, one sess.run per 256 pictures) against the course's approach: per
-   picture a fresh tf.Graph, forward(x, None), the EMA Saver, a new session and a restore (this file run with
-   --baseline). Both use the same preprocessing, so the ratio measures what restoring once saves.
+   picture a fresh tf.Graph, forward(x, None), the EMA Saver, a new session, the checkpoint state read and
+   the checkpoint restored, as its restore_model did (this file run with --baseline). Both use the same
+   preprocessing, so the ratio measures what restoring once and reading in batch save.
 """
 import argparse
 import io
@@ -227,13 +228,13 @@ def sklearn_report(model, seed, count=550):
         pictures = write_set(images, labels, folder, rng, [k for k in KINDS if k != "thin pen"], side=8)
         results = {p: score(model, pictures, p) for p in ("seed", "mnist")}
         predicted = {p: results[p][3] for p in results}
-    # The ceiling: each digit put straight into MNIST's format (ink already known, no picture, no photo).
+    # For comparison: each digit put straight into MNIST's format (ink already known: no picture, no photo).
     import mnist_picture
     clean = np.stack([mnist_picture.to_mnist_field(digit_alpha(image, 160, np.random.default_rng(0), side=8))
                       .reshape(784) for image in images])
     ceiling = float(np.mean(model.probabilities_of(clean).argmax(axis=1) == labels))
     print("scikit-learn 8x8 digits (writers outside MNIST), %d photo-like pictures: seed pre_pic %.3f, "
-          "mnist (default) %.3f; the same digits put straight into MNIST's format: %.3f (the model's ceiling)"
+          "mnist (default) %.3f; the same digits put straight into MNIST's format (no picture): %.3f"
           % (len(pictures), results["seed"][0], results["mnist"][0], ceiling))
     print("  mnist (default) by digit: " + ", ".join(
         "%d: %.2f" % (d, np.mean(predicted["mnist"][labels == d] == d)) for d in range(10)))
@@ -243,18 +244,17 @@ def sklearn_report(model, seed, count=550):
 # Speed
 
 def baseline(folder, model_dir, preprocess):
-    """The course's app: for every picture a fresh graph, Saver and session, and a restore. Returns 0."""
-    from mnist_common import tf, list_checkpoints
+    """The course's app: for every picture a fresh graph, Saver and session, the checkpoint state read and
+    the checkpoint restored (its restore_model). Returns 0."""
+    from mnist_common import tf
     import mnist_app
     import mnist_backward
     import mnist_forward
     from mnist_picture import PictureError
-    prefix = list_checkpoints(model_dir)[0]
     for path, problem in mnist_app.picture_paths([folder]):
-        if problem:
-            print("%s: error: %s" % (path, problem), file=sys.stderr)
-            continue
         try:
+            if problem:
+                raise PictureError(problem)
             testPicArr = mnist_app.prepare(path, preprocess).reshape(1, 784)
         except PictureError as e:
             print("%s: error: %s" % (path, e), file=sys.stderr)
@@ -263,10 +263,12 @@ def baseline(folder, model_dir, preprocess):
             x = tf.placeholder(tf.float32, [None, mnist_forward.INPUT_NODE])
             y = mnist_forward.forward(x, None)
             preValue = tf.argmax(y, 1)
-            ema = tf.train.ExponentialMovingAverage(mnist_backward.MOVING_AVERAGE_DECAY)
-            saver = tf.train.Saver(ema.variables_to_restore())
+            variable_averages = tf.train.ExponentialMovingAverage(mnist_backward.MOVING_AVERAGE_DECAY)
+            saver = tf.train.Saver(variable_averages.variables_to_restore())
             with tf.Session() as sess:
-                saver.restore(sess, prefix)
+                ckpt = tf.train.get_checkpoint_state(model_dir)
+                # by base name, as list_checkpoints does, so a moved model directory works too
+                saver.restore(sess, os.path.join(model_dir, os.path.basename(ckpt.model_checkpoint_path)))
                 print("%s\t%d" % (path, sess.run(preValue, feed_dict={x: testPicArr})[0]))
     return 0
 
