@@ -12,29 +12,16 @@ the exit status is 1 if any picture failed.
 """
 import argparse
 import os
-import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
+from PIL import Image
 
-def _interrupted_while_loading(signum, frame):
-    """Ctrl+C while the modules below load (TensorFlow takes seconds): the same line and status as later.
-    Written to a copy of stderr, because mnist_common silences file descriptor 2 while TensorFlow loads."""
-    os.write(_STDERR, b"\nInterrupted.\n")
-    os._exit(130)
-
-
-if __name__ == "__main__":
-    _STDERR = os.dup(2)
-    signal.signal(signal.SIGINT, _interrupted_while_loading)
-
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from mnist_common import tf, run_main, list_checkpoints, check_model_dir, UserError, EmaModel  # noqa: E402
-import mnist_backward  # noqa: E402
-import mnist_picture  # noqa: E402
-from mnist_picture import PictureError  # noqa: E402
+from mnist_common import tf, run_main, list_checkpoints, check_model_dir, UserError, EmaModel
+import mnist_backward
+import mnist_picture
+from mnist_picture import PictureError
 
 PREPROCESSING = ("mnist", "seed")
 PICTURE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".dib", ".gif", ".tif", ".tiff",
@@ -270,7 +257,6 @@ def _exit_now(status):
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on, run_main handles Ctrl+C
     try:
         run_main(main)
     except SystemExit as e:

@@ -20,21 +20,26 @@ else:
 
 def _import_tf():
     """Imports tensorflow.compat.v1; when quiet, the C++ side's pre-logging-setup lines (absl's "All log
-    messages before absl::InitializeLog()", the CUDA stub's "Could not find cuda drivers") go to /dev/null."""
-    if not _QUIET:
-        import tensorflow.compat.v1 as tf1
-        return tf1
-    sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
+    messages before absl::InitializeLog()", the CUDA stub's "Could not find cuda drivers") go to /dev/null.
+    Ctrl+C during the import (it takes seconds) ends the program as Ctrl+C does later: one line, status 130."""
     try:
-        import tensorflow.compat.v1 as tf1
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-    tf1.logging.set_verbosity(tf1.logging.ERROR)  # Python-side deprecation warnings
-    return tf1
+        if not _QUIET:
+            import tensorflow.compat.v1 as tf1
+            return tf1
+        sys.stderr.flush()
+        saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        try:
+            import tensorflow.compat.v1 as tf1
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(devnull)
+        tf1.logging.set_verbosity(tf1.logging.ERROR)  # Python-side deprecation warnings
+        return tf1
+    except KeyboardInterrupt:
+        print("\nInterrupted.", file=sys.stderr)
+        sys.exit(130)
 
 
 tf = _import_tf()
@@ -55,6 +60,9 @@ def run_main(main):
     except (UserError, input_data.DataError) as e:
         print("error: %s" % e, file=sys.stderr)
         status = 1
+    except BrokenPipeError:  # the reader of our output went away (`... | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush has a target
+        status = 1
     except OSError as e:  # e.g. a model directory that is a file, or not writable
         print("error: %s: %s" % (e.filename, e.strerror) if e.filename else "error: %s" % e, file=sys.stderr)
         status = 1
@@ -64,7 +72,11 @@ def run_main(main):
     except KeyboardInterrupt:
         print("\nInterrupted.", file=sys.stderr)
         status = 130
-    sys.stdout.flush()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        status = status or 1
     sys.exit(status or 0)
 
 
