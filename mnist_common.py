@@ -11,11 +11,12 @@ import os
 import re
 import sys
 
-if "TF_CPP_MIN_LOG_LEVEL" not in os.environ:
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"   # C++ INFO/WARNING/ERROR lines printed during import
-    _QUIET = True
-else:
-    _QUIET = False
+# TensorFlow's C++ log level: ours is 3 (errors only) unless the user chose one. Some lines come before
+# TensorFlow reads the level (absl's "All log messages before absl::InitializeLog()", oneDNN's and the CUDA
+# stub's notices), so they are silenced during the import too, unless the user asked for everything (0).
+# Child processes inherit the level, and with it the quiet.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+_QUIET = os.environ["TF_CPP_MIN_LOG_LEVEL"].strip() != "0"
 
 
 def _import_tf():

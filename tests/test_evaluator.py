@@ -139,3 +139,16 @@ def test_ctrl_c_ends_polling_with_130(tmp_path, mnist_dir):
     assert evaluator.returncode == 130
     assert "Traceback" not in err and err.strip() == "Interrupted."
     assert out == ""
+
+
+@pytest.mark.parametrize("level", [None, "3", "2"])
+def test_tensorflow_import_is_quiet_unless_asked(tmp_path, mnist_dir, level):
+    # Unset, TF_CPP_MIN_LOG_LEVEL becomes 3; set by the user (or inherited from a parent script) it is kept,
+    # and the lines TensorFlow prints before reading it are silenced all the same.
+    env = {} if level is None else {"TF_CPP_MIN_LOG_LEVEL": level}
+    proc = run_script("mnist_test.py", "--once", "--model-dir", tmp_path, "--data-dir", mnist_dir, env=env)
+    assert proc.returncode == 1 and proc.stdout == "No checkpoint file found\n"
+    if level == "2":  # the user's level lets TensorFlow's later error lines through, but not the import's notices
+        assert "InitializeLog" not in proc.stderr and "oneDNN custom operations" not in proc.stderr
+    else:
+        assert proc.stderr == ""
