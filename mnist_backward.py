@@ -67,7 +67,7 @@ def _restore_latest(sess, saver, model_dir):
     return None
 
 
-# The fast path: what bench/train_speed.py measured to win on this 2-core machine (see bench/README_speed.md).
+# The fast path: what bench/train_speed.py measured to win on this 2-core machine (README: "Training speed").
 RESIDENT_DATA = True  # training set resident in the graph, each step gathers its batch there (no feed_dict)
 CHUNK_STEPS = 1000     # batch orders are drawn this many steps ahead at most
 
