@@ -1,9 +1,10 @@
-"""The default training run, start to finish:  python bench/full_run.py [--steps 50000] [--data-dir DIR]
+"""The default training run, start to finish:  python bench/full_run.py [--steps 50000] [--seed N] [--course]
 
 Runs `python mnist_backward.py` (the whole process, as a user runs it) into a temporary model directory,
 then evaluates the last checkpoint once on the 10,000 test images with the moving-average weights
 (mnist_common.EmaModel, what mnist_test.py and mnist_app.py use), and prints the wall time, steps/s, the
-test accuracy and how long evaluating one checkpoint takes.
+test accuracy and how long evaluating one checkpoint takes. --course trains with the course's own loop
+instead, to compare the accuracy the two reach.
 """
 import argparse
 import os
@@ -14,6 +15,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(1, os.path.dirname(os.path.abspath(__file__)))  # train_speed, for --course
 
 
 def main(argv=None):
@@ -25,9 +27,14 @@ def main(argv=None):
                    help="keep the trained model here (default: a temporary directory, removed at the end); "
                         "it must not hold a checkpoint already")
     p.add_argument("--seed", type=int, default=None, help="passed to mnist_backward.py")
+    p.add_argument("--course", action="store_true",
+                   help="train with the course's own loop as written (bench/train_speed.py's course_loop, "
+                        "unseeded, checkpoints at steps 1, 1001, ..., 49001) instead of mnist_backward.py")
     args = p.parse_args(argv)
     if args.steps < 1:
         p.error("--steps must be positive")
+    if args.course and args.seed is not None:
+        p.error("--seed is for mnist_backward.py; the course's loop is unseeded")
 
     import input_data
     data_dir = input_data.resolve_data_dir(args.data_dir)
@@ -41,17 +48,25 @@ def main(argv=None):
             command += ["--steps", str(args.steps)]
         if args.seed is not None:
             command += ["--seed", str(args.seed)]
-        print("$ " + " ".join(command), flush=True)
-        start = time.time()
-        status = subprocess.call(command, cwd=ROOT)
-        wall = time.time() - start
-        if status != 0:
-            print("training failed with status %d" % status)
-            return 1
-        print("training: %d steps in %.1f s wall time (whole process, TensorFlow import included), "
-              "%.1f steps/s" % (args.steps, wall, args.steps / wall), flush=True)
+        if args.course:
+            from train_speed import course_loop
+            mnist = input_data.read_data_sets(data_dir, one_hot=True)
+            print("course loop: %d steps into %s" % (args.steps, model_dir), flush=True)
+            _, seconds = course_loop(mnist, args.steps, model_dir)
+            print("training: %d steps in %.1f s (course loop, data loading and import left out), %.1f steps/s"
+                  % (args.steps, seconds, args.steps / seconds), flush=True)
+        else:
+            print("$ " + " ".join(command), flush=True)
+            start = time.time()
+            status = subprocess.call(command, cwd=ROOT)
+            wall = time.time() - start
+            if status != 0:
+                print("training failed with status %d" % status)
+                return 1
+            print("training: %d steps in %.1f s wall time (whole process, TensorFlow import included), "
+                  "%.1f steps/s" % (args.steps, wall, args.steps / wall), flush=True)
 
-        from mnist_common import EmaModel, list_checkpoints
+        from mnist_common import EmaModel, list_checkpoints, checkpoint_step
         import numpy as np
         mnist = input_data.read_data_sets(data_dir, one_hot=True)
         t = time.time()
@@ -59,13 +74,14 @@ def main(argv=None):
         built = time.time() - t
         try:
             t = time.time()
-            model.restore(list_checkpoints(model_dir)[0])
+            newest = list_checkpoints(model_dir)[0]
+            model.restore(newest)
             probabilities = model.probabilities_of(mnist.test.images)
             evaluated = time.time() - t
         finally:
             model.close()
         accuracy = float(np.mean(probabilities.argmax(axis=1) == mnist.test.labels.argmax(axis=1)))
-        print("After %d training step(s), test accuracy = %g" % (args.steps, accuracy))
+        print("After %d training step(s), test accuracy = %g" % (checkpoint_step(newest), accuracy))
         print("evaluate one checkpoint on %d test images: %.0f ms (EmaModel restore + probabilities_of), "
               "after building the graph once in %.0f ms" % (mnist.test.num_examples, evaluated * 1e3,
                                                            built * 1e3))

@@ -103,3 +103,12 @@ def test_step_variants_smoke(mnist_dir):
                          proc.stdout, re.M), proc.stdout
     bad = run_script("bench/step_variants.py", "--variants", "course,warp", "--data-dir", mnist_dir)
     assert bad.returncode == 2 and "unknown variant(s) warp" in bad.stderr
+
+
+def test_full_run_course_loop_smoke(mnist_dir):
+    proc = run_script("bench/full_run.py", "--steps", 30, "--course", "--data-dir", mnist_dir)
+    assert_no_traceback(proc)
+    assert proc.returncode == 0, proc.stderr
+    # The course's loop saves at loop index 0 only in 30 steps: its newest checkpoint is step 1.
+    assert re.search(r"^After 1 training step\(s\), test accuracy = [0-9.]+$", proc.stdout, re.M), proc.stdout
+    assert "course loop, data loading and import left out" in proc.stdout
