@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from PIL import Image
 
-from mnist_common import tf, run_main, list_checkpoints, check_model_dir, UserError, EmaModel
+from mnist_common import run_main, restore_newest, check_model_dir, UserError, EmaModel
 import mnist_backward
 import mnist_picture
 from mnist_picture import PictureError
@@ -85,19 +85,16 @@ def load_model(model_dir):
     if model_dir in _models:
         return _models[model_dir]
     check_model_dir(model_dir)
-    prefixes = list_checkpoints(model_dir)
-    if not prefixes:
-        return None
     model = EmaModel()
-    for prefix in prefixes:
-        try:
-            model.restore(prefix)
-        except (tf.errors.OpError, ValueError):
-            continue  # damaged: fall back to the one before
-        _models[model_dir] = model
-        return model
-    model.close()
-    raise UserError("no readable checkpoint in %s" % model_dir)
+    try:
+        if restore_newest(model.restore, model_dir) is None:
+            model.close()
+            return None
+    except UserError:
+        model.close()
+        raise
+    _models[model_dir] = model
+    return model
 
 
 def restore_model(testPicArr, model_dir=mnist_backward.MODEL_SAVE_PATH):

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from mnist_common import tf, UserError, run_main, list_checkpoints, checkpoint_step, session_config
+from mnist_common import tf, run_main, restore_newest, session_config
 import input_data
 import mnist_forward
 
@@ -49,22 +49,6 @@ def learning_rate(global_step, num_examples, batch_size=BATCH_SIZE):
 def moving_average(global_step):
     """The EMA of the weights; passing global_step makes its decay min(0.99, (1 + step) / (10 + step))."""
     return tf.train.ExponentialMovingAverage(MOVING_AVERAGE_DECAY, global_step)
-
-
-def _restore_latest(sess, saver, model_dir):
-    """Restores the newest readable checkpoint in model_dir. Returns its prefix, or None if there is none."""
-    candidates = list_checkpoints(model_dir)
-    for prefix in candidates:
-        try:
-            saver.restore(sess, prefix)
-            return prefix
-        except (tf.errors.OpError, ValueError) as e:
-            first = str(getattr(e, "message", e)).strip().splitlines()[0]
-            print("warning: cannot read checkpoint %s (%s); trying an older one" % (prefix, first),
-                  file=sys.stderr)
-    if candidates:
-        raise UserError("%s: none of its checkpoints could be restored into this network" % model_dir)
-    return None
 
 
 # The fast path: what bench/train_speed.py measured to win on this 2-core machine (README: "Training speed").
@@ -193,7 +177,7 @@ def backward(mnist, steps=STEPS, batch_size=BATCH_SIZE, model_dir=MODEL_SAVE_PAT
         saver = tf.train.Saver(save_relative_paths=True)
 
         with tf.Session(config=session_config()) as sess:
-            restored = _restore_latest(sess, saver, model_dir)
+            restored = restore_newest(lambda prefix: saver.restore(sess, prefix), model_dir)
             if restored is None:
                 sess.run(tf.global_variables_initializer())
             step = int(sess.run(global_step))

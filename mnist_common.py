@@ -54,6 +54,17 @@ class UserError(Exception):
     """An error caused by the user's input; printed as one line, no traceback."""
 
 
+def first_line(error):
+    """The first line of an exception's message (TensorFlow's run over many lines)."""
+    text = str(getattr(error, "message", error)).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _drop_stdout():
+    """Points stdout at /dev/null, so that a closed pipe (`... | head`) fails no further write or flush."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def run_main(main):
     """Runs main() and exits with its status; UserError/DataError -> one line and 1, Ctrl+C -> 130."""
     try:
@@ -62,13 +73,13 @@ def run_main(main):
         print("error: %s" % e, file=sys.stderr)
         status = 1
     except BrokenPipeError:  # the reader of our output went away (`... | head`): stop quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush has a target
+        _drop_stdout()
         status = 1
     except OSError as e:  # e.g. a model directory that is a file, or not writable
         print("error: %s: %s" % (e.filename, e.strerror) if e.filename else "error: %s" % e, file=sys.stderr)
         status = 1
     except tf.errors.OpError as e:  # TensorFlow could not read or write a file
-        print("error: %s" % str(e.message).strip().splitlines()[0], file=sys.stderr)
+        print("error: %s" % first_line(e), file=sys.stderr)
         status = 1
     except KeyboardInterrupt:
         print("\nInterrupted.", file=sys.stderr)
@@ -76,7 +87,7 @@ def run_main(main):
     try:
         sys.stdout.flush()
     except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _drop_stdout()
         status = status or 1
     sys.exit(status or 0)
 
@@ -125,6 +136,30 @@ def list_checkpoints(model_dir):
             found.append(prefix)
     found.sort(key=lambda p: checkpoint_step(p) or -1, reverse=True)
     return found
+
+
+def restore_newest(restore, model_dir):
+    """Restores the newest readable checkpoint in model_dir, falling back to older ones.
+
+    Args:
+      restore: function(prefix) that loads a checkpoint; raises tf.errors.OpError or ValueError if it cannot.
+      model_dir: the checkpoint directory.
+    Returns:
+      The prefix restored, or None if model_dir has no checkpoint.
+    Raises:
+      UserError: checkpoints are listed but none of them can be restored.
+    """
+    candidates = list_checkpoints(model_dir)
+    for prefix in candidates:
+        try:
+            restore(prefix)
+            return prefix
+        except (tf.errors.OpError, ValueError) as e:
+            print("warning: cannot read checkpoint %s (%s); trying an older one" % (prefix, first_line(e)),
+                  file=sys.stderr)
+    if candidates:
+        raise UserError("%s: none of its checkpoints could be restored into this network" % model_dir)
+    return None
 
 
 class EmaModel:
