@@ -90,7 +90,13 @@ class TrainingGraph:
         self.loss = tf.reduce_mean(ce) + tf.add_n(tf.get_collection("losses"))
         lr = learning_rate(self.global_step, train.num_examples, batch_size)
         train_step = tf.train.GradientDescentOptimizer(lr).minimize(self.loss, global_step=self.global_step)
-        ema_op = moving_average(self.global_step).apply(tf.trainable_variables())
+        # The course grouped train_step and ema_op side by side, so each shadow update read its weight (and the
+        # global step) before or after that step's update as the scheduler happened to order them: the same
+        # --seed gave other EMA weights from run to run. Here the average always follows the step (TF's own
+        # recipe for ExponentialMovingAverage): it averages the updated weights, with num_updates the new
+        # global step, one of the orders the course's graph could take, now every time.
+        with tf.control_dependencies([train_step]):
+            ema_op = moving_average(self.global_step).apply(tf.trainable_variables())
         with tf.control_dependencies([train_step, ema_op]):
             self.train_op = tf.no_op(name="train")
 

@@ -54,14 +54,42 @@ def test_fast_path_computes_what_the_course_graph_computes(mnist):
         assert not np.array_equal(course_final[name], initial[name])  # training moved every variable
         if name.endswith("/ExponentialMovingAverage"):
             # The course's graph runs ema.apply beside the gradient step, not after it, so whether a shadow
-            # update reads a weight before or after that step's update varies from run to run, in the course
-            # graph as much as in this one: shadows agree only to within about one step's update.
+            # update reads a weight before or after that step's update varies from run to run in it (the
+            # package orders the average after the step, test_ema_follows_the_gradient_step): shadows agree
+            # only to within about one step's update.
             np.testing.assert_allclose(fast_final[name], course_final[name], atol=1e-2, err_msg=name)
         else:
             np.testing.assert_allclose(fast_final[name], course_final[name], rtol=1e-4, atol=1e-6,
                                        err_msg=name)
     # Both DataSets were asked for the same batches: they are left in the same state.
     np.testing.assert_array_equal(course.next_batch_indices(200), fast.next_batch_indices(200))
+
+
+def test_ema_follows_the_gradient_step(mnist):
+    # Every step, each shadow moves towards the weight *after* that step's update, with the decay
+    # min(0.99, (1 + n) / (10 + n)) of the *new* global step n; recomputed here in NumPy from the weights
+    # fetched after every step. (Averaging the weights from before the update would be off by about
+    # (1 - decay) * one step's change, ~1e-4 here, far outside the tolerance.)
+    train = input_data.DataSet(mnist.train.images[:1000], mnist.train.labels[:1000], seed=3)
+    steps = 12
+    with tf.Graph().as_default():
+        graph = mnist_backward.TrainingGraph(train, 200, resident=True)
+        weights = tf.trainable_variables()
+        by_name = {v.op.name: v for v in tf.global_variables()}
+        averages = [by_name[v.op.name + "/ExponentialMovingAverage"] for v in weights]
+        with tf.Session(config=session_config()) as sess:
+            sess.run(tf.global_variables_initializer())
+            graph.initialize(sess)
+            graph.prepare(sess, steps)
+            shadows = [np.array(v) for v in sess.run(weights)]  # a shadow starts at its weight's value
+            for n in range(1, steps + 1):
+                sess.run(graph.train_op, graph.feed())
+                decay = np.float32(min(0.99, (1.0 + n) / (10.0 + n)))
+                for shadow, w in zip(shadows, sess.run(weights)):
+                    shadow -= (shadow - w) * (np.float32(1) - decay)
+            got = sess.run(averages)
+    for name, mine, theirs in zip(["w1", "b1", "w2", "b2"], shadows, got):
+        np.testing.assert_allclose(theirs, mine, rtol=1e-5, atol=1e-7, err_msg=name)
 
 
 def test_next_log_step():
