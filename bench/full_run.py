@@ -3,8 +3,10 @@
 Runs `python mnist_backward.py` (the whole process, as a user runs it) into a temporary model directory,
 then evaluates the last checkpoint once on the 10,000 test images with the moving-average weights
 (mnist_common.EmaModel, what mnist_test.py and mnist_app.py use), and prints the wall time, steps/s, the
-test accuracy and how long evaluating one checkpoint takes. --course trains with the course's own loop
-instead, to compare the accuracy the two reach.
+test accuracy and how long evaluating one checkpoint takes; then the accuracy of the earlier checkpoints
+kept. --course trains with the course's own loop instead, to compare the accuracy the two reach; it also
+saves after the last step, so both are scored after the same number of steps (the course's own last
+checkpoint, 49001, is among the earlier ones).
 """
 import argparse
 import os
@@ -29,7 +31,8 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=None, help="passed to mnist_backward.py")
     p.add_argument("--course", action="store_true",
                    help="train with the course's own loop as written (bench/train_speed.py's course_loop, "
-                        "unseeded, checkpoints at steps 1, 1001, ..., 49001) instead of mnist_backward.py")
+                        "unseeded, checkpoints at steps 1, 1001, ..., 49001, plus one after the last step) "
+                        "instead of mnist_backward.py")
     args = p.parse_args(argv)
     if args.steps < 1:
         p.error("--steps must be positive")
@@ -52,7 +55,7 @@ def main(argv=None):
             from train_speed import course_loop
             mnist = input_data.read_data_sets(data_dir, one_hot=True)
             print("course loop: %d steps into %s" % (args.steps, model_dir), flush=True)
-            _, seconds = course_loop(mnist, args.steps, model_dir)
+            _, seconds = course_loop(mnist, args.steps, model_dir, final_save=True)
             print("training: %d steps in %.1f s (course loop, data loading and import left out), %.1f steps/s"
                   % (args.steps, seconds, args.steps / seconds), flush=True)
         else:
@@ -72,19 +75,27 @@ def main(argv=None):
         t = time.time()
         model = EmaModel()
         built = time.time() - t
+        labels = mnist.test.labels.argmax(axis=1)
         try:
+            checkpoints = list_checkpoints(model_dir)
             t = time.time()
-            newest = list_checkpoints(model_dir)[0]
-            model.restore(newest)
+            model.restore(checkpoints[0])
             probabilities = model.probabilities_of(mnist.test.images)
             evaluated = time.time() - t
+            accuracy = float(np.mean(probabilities.argmax(axis=1) == labels))
+            print("After %d training step(s), test accuracy = %g" % (checkpoint_step(checkpoints[0]), accuracy))
+            print("evaluate one checkpoint on %d test images: %.0f ms (EmaModel restore + probabilities_of), "
+                  "after building the graph once in %.0f ms" % (mnist.test.num_examples, evaluated * 1e3,
+                                                               built * 1e3))
+            earlier = []
+            for prefix in checkpoints[1:]:
+                model.restore(prefix)
+                hits = np.mean(model.probabilities_of(mnist.test.images).argmax(axis=1) == labels)
+                earlier.append("%d: %g" % (checkpoint_step(prefix), hits))
+            if earlier:
+                print("earlier checkpoints kept, step: test accuracy: " + ", ".join(earlier))
         finally:
             model.close()
-        accuracy = float(np.mean(probabilities.argmax(axis=1) == mnist.test.labels.argmax(axis=1)))
-        print("After %d training step(s), test accuracy = %g" % (checkpoint_step(newest), accuracy))
-        print("evaluate one checkpoint on %d test images: %.0f ms (EmaModel restore + probabilities_of), "
-              "after building the graph once in %.0f ms" % (mnist.test.num_examples, evaluated * 1e3,
-                                                           built * 1e3))
     return 0
 
 

@@ -87,8 +87,12 @@ def torch_worker(steps, data_dir):
     print(json.dumps({"steps": steps, "seconds": time.time() - start}))
 
 
-def course_loop(mnist, steps, model_dir):
-    """The course's training loop, as written; returns (steps, seconds)."""
+def course_loop(mnist, steps, model_dir, final_save=False):
+    """The course's training loop, as written; returns (steps, seconds).
+
+    final_save=True (bench/full_run.py) also saves after the last step, which the course's loop does not
+    (its last checkpoint is step 49001 of 50000), so that its state after `steps` steps can be scored too.
+    """
     from mnist_common import tf, session_config
     import mnist_backward as mb
     import mnist_forward
@@ -116,6 +120,8 @@ def course_loop(mnist, steps, model_dir):
                 _, loss_value, step = sess.run([train_op, loss, global_step], feed_dict={x: xs, y_: ys})
                 if i % 1000 == 0:
                     saver.save(sess, os.path.join(model_dir, mb.MODEL_NAME), global_step=global_step)
+            if final_save and (steps - 1) % 1000 != 0:
+                saver.save(sess, os.path.join(model_dir, mb.MODEL_NAME), global_step=global_step)
     return steps, time.time() - start
 
 

@@ -119,6 +119,7 @@ def test_full_run_smoke(mnist_dir):
     m = re.search(r"test accuracy[^0-9]*([0-9.]+)", out)
     assert m and 0.5 < float(m.group(1)) <= 1.0, out
     assert re.search(r"evaluate one checkpoint.*\d ms", out), out
+    assert re.search(r"^earlier checkpoints kept, step: test accuracy: 1: [0-9.]+$", out, re.M), out
 
 
 def test_step_variants_smoke(mnist_dir):
@@ -137,6 +138,7 @@ def test_full_run_course_loop_smoke(mnist_dir):
     proc = run_script("bench/full_run.py", "--steps", 30, "--course", "--data-dir", mnist_dir)
     assert_no_traceback(proc)
     assert proc.returncode == 0, proc.stderr
-    # The course's loop saves at loop index 0 only in 30 steps: its newest checkpoint is step 1.
-    assert re.search(r"^After 1 training step\(s\), test accuracy = [0-9.]+$", proc.stdout, re.M), proc.stdout
+    # The course's loop saves at loop index 0 only in 30 steps (global step 1); full_run adds one at step 30.
+    assert re.search(r"^After 30 training step\(s\), test accuracy = [0-9.]+$", proc.stdout, re.M), proc.stdout
+    assert re.search(r"^earlier checkpoints kept, step: test accuracy: 1: [0-9.]+$", proc.stdout, re.M), proc.stdout
     assert "course loop, data loading and import left out" in proc.stdout
