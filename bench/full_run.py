@@ -6,7 +6,8 @@ then evaluates the last checkpoint once on the 10,000 test images with the movin
 test accuracy and how long evaluating one checkpoint takes; then the accuracy of the earlier checkpoints
 kept. --course trains with the course's own loop instead, to compare the accuracy the two reach; it also
 saves after the last step, so both are scored after the same number of steps (the course's own last
-checkpoint, 49001, is among the earlier ones).
+checkpoint, 49001, is among the earlier ones). With --seed N, --course starts from the very initial weights
+and batch order that `mnist_backward.py --seed N` starts from, so the two runs can be compared one to one.
 """
 import argparse
 import os
@@ -20,6 +21,22 @@ sys.path.insert(0, ROOT)
 sys.path.insert(1, os.path.dirname(os.path.abspath(__file__)))  # train_speed, for --course
 
 
+def package_initial_values(train, seed):
+    """{variable name: value} that mnist_backward.backward(..., seed=seed) initialises its variables to.
+
+    It builds the trainer's graph the way backward() does (graph seed, then TrainingGraph), so every random
+    op gets the same seed and draws the same values.
+    """
+    from mnist_common import tf
+    import mnist_backward
+    with tf.Graph().as_default():
+        tf.set_random_seed(seed)
+        mnist_backward.TrainingGraph(train, mnist_backward.BATCH_SIZE)
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            return {v.op.name: sess.run(v) for v in tf.global_variables()}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -28,7 +45,9 @@ def main(argv=None):
     p.add_argument("--model-dir", default=None,
                    help="keep the trained model here (default: a temporary directory, removed at the end); "
                         "it must not hold a checkpoint already")
-    p.add_argument("--seed", type=int, default=None, help="passed to mnist_backward.py")
+    p.add_argument("--seed", type=int, default=None,
+                   help="passed to mnist_backward.py; with --course, the course's loop starts from the same "
+                        "initial weights and batch order as mnist_backward.py --seed N")
     p.add_argument("--course", action="store_true",
                    help="train with the course's own loop as written (bench/train_speed.py's course_loop, "
                         "unseeded, checkpoints at steps 1, 1001, ..., 49001, plus one after the last step) "
@@ -36,8 +55,6 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.steps < 1:
         p.error("--steps must be positive")
-    if args.course and args.seed is not None:
-        p.error("--seed is for mnist_backward.py; the course's loop is unseeded")
 
     import input_data
     data_dir = input_data.resolve_data_dir(args.data_dir)
@@ -53,9 +70,11 @@ def main(argv=None):
             command += ["--seed", str(args.seed)]
         if args.course:
             from train_speed import course_loop
-            mnist = input_data.read_data_sets(data_dir, one_hot=True)
-            print("course loop: %d steps into %s" % (args.steps, model_dir), flush=True)
-            _, seconds = course_loop(mnist, args.steps, model_dir, final_save=True)
+            mnist = input_data.read_data_sets(data_dir, one_hot=True, seed=args.seed)  # as mnist_backward.main
+            initial = None if args.seed is None else package_initial_values(mnist.train, args.seed)
+            print("course loop: %d steps into %s%s" % (args.steps, model_dir, "" if initial is None else
+                  ", from mnist_backward.py --seed %d's initial weights and batch order" % args.seed), flush=True)
+            _, seconds = course_loop(mnist, args.steps, model_dir, final_save=True, initial=initial)
             print("training: %d steps in %.1f s (course loop, data loading and import left out), %.1f steps/s"
                   % (args.steps, seconds, args.steps / seconds), flush=True)
         else:

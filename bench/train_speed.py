@@ -87,11 +87,12 @@ def torch_worker(steps, data_dir):
     print(json.dumps({"steps": steps, "seconds": time.time() - start}))
 
 
-def course_loop(mnist, steps, model_dir, final_save=False):
+def course_loop(mnist, steps, model_dir, final_save=False, initial=None):
     """The course's training loop, as written; returns (steps, seconds).
 
-    final_save=True (bench/full_run.py) also saves after the last step, which the course's loop does not
-    (its last checkpoint is step 49001 of 50000), so that its state after `steps` steps can be scored too.
+    For bench/full_run.py: final_save=True also saves after the last step, which the course's loop does not
+    (its last checkpoint is step 49001 of 50000), so that its state after `steps` steps can be scored too;
+    initial ({variable name: value}) replaces the random initial values.
     """
     from mnist_common import tf, session_config
     import mnist_backward as mb
@@ -115,6 +116,8 @@ def course_loop(mnist, steps, model_dir, final_save=False):
         saver = tf.train.Saver()
         with tf.Session(config=session_config()) as sess:
             sess.run(tf.global_variables_initializer())
+            for v in tf.global_variables() if initial else []:
+                v.load(initial[v.op.name], sess)
             for i in range(steps):
                 xs, ys = mnist.train.next_batch(B)
                 _, loss_value, step = sess.run([train_op, loss, global_step], feed_dict={x: xs, y_: ys})

@@ -142,3 +142,31 @@ def test_full_run_course_loop_smoke(mnist_dir):
     assert re.search(r"^After 30 training step\(s\), test accuracy = [0-9.]+$", proc.stdout, re.M), proc.stdout
     assert re.search(r"^earlier checkpoints kept, step: test accuracy: 1: [0-9.]+$", proc.stdout, re.M), proc.stdout
     assert "course loop, data loading and import left out" in proc.stdout
+
+
+def test_course_loop_pairs_with_a_seeded_package_run(mnist, tmp_path):
+    # full_run.py --course --seed N starts the course's loop from mnist_backward.py --seed N's initial weights
+    # and batch order: after the same steps both hold the same weights (the shadows differ a little, as the
+    # course's graph orders its moving average by chance) and have drawn the same batches.
+    import os
+    import sys
+    import types
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
+    from full_run import package_initial_values
+    from train_speed import course_loop
+    from mnist_common import list_checkpoints
+
+    images, labels, steps = mnist.train.images[:2000], mnist.train.labels[:2000], 25
+    package = types.SimpleNamespace(train=input_data.DataSet(images, labels, seed=9))
+    mnist_backward.backward(package, steps=steps, model_dir=str(tmp_path / "package"), seed=9)
+    course = types.SimpleNamespace(train=input_data.DataSet(images, labels, seed=9))
+    initial = package_initial_values(course.train, 9)
+    course_loop(course, steps, str(tmp_path / "course"), final_save=True, initial=initial)
+
+    ours, theirs = (tf.train.load_checkpoint(list_checkpoints(str(tmp_path / d))[0]) for d in ("package", "course"))
+    assert ours.get_tensor("Variable_4") == theirs.get_tensor("Variable_4") == steps
+    for name in ("Variable", "Variable_1", "Variable_2", "Variable_3"):
+        assert not np.array_equal(ours.get_tensor(name), initial[name])
+        np.testing.assert_allclose(ours.get_tensor(name), theirs.get_tensor(name), rtol=1e-4, atol=1e-6,
+                                   err_msg=name)
+    np.testing.assert_array_equal(package.train.next_batch_indices(200), course.train.next_batch_indices(200))
