@@ -154,6 +154,18 @@ class TrainingGraph:
     def pending(self):
         return self._pending
 
+    def step_runner(self, sess):
+        """Returns run(feed), which runs train_op once with the feed_dict feed() gave and fetches nothing.
+
+        It is sess.make_callable's function, which does once what sess.run does at every call (sorting out
+        fetches and feeds): about 0.1 ms of a 2.5 ms step here.
+        """
+        if self.resident:
+            step = sess.make_callable(self.train_op)
+            return lambda feed: step()
+        step = sess.make_callable(self.train_op, feed_list=[self.x, self.y_])
+        return lambda feed: step(feed[self.x], feed[self.y_])
+
 
 def _next_log_step(step, steps, log_every):
     """The first global step after `step` that prints and saves: 1, 1 + log_every, ..., or `steps`."""
@@ -197,6 +209,7 @@ def backward(mnist, steps=STEPS, batch_size=BATCH_SIZE, model_dir=MODEL_SAVE_PAT
             os.makedirs(model_dir, exist_ok=True)
             save_path = os.path.join(model_dir, MODEL_NAME)
             graph.initialize(sess)
+            run_step = graph.step_runner(sess)
 
             interrupted = []
             previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
@@ -217,7 +230,7 @@ def backward(mnist, steps=STEPS, batch_size=BATCH_SIZE, model_dir=MODEL_SAVE_PAT
                         sys.stdout.flush()
                         saver.save(sess, save_path, global_step=global_step)
                     else:
-                        sess.run(train_op, feed)
+                        run_step(feed)
                 if interrupted:
                     saver.save(sess, save_path, global_step=global_step)
                     print("Interrupted at step %d; checkpoint saved to %s-%d." % (step, save_path, step))

@@ -99,11 +99,11 @@ def test_next_log_step():
 
 
 def test_train_speed_smoke(mnist_dir):
-    proc = run_script("bench/train_speed.py", "--steps", 50, "--data-dir", mnist_dir)
+    proc = run_script("bench/train_speed.py", "--steps", 50, "--variants", "--data-dir", mnist_dir)
     assert_no_traceback(proc)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    for label in ("course loop", "package"):
+    for label in ("course loop", "package", "package, course feeding"):
         assert re.search(r"%s.*\d+\.\d steps/s" % label, out), out
     assert re.search(r"package.*x the course loop", out), out
     assert re.search(r"matmul peak.*GFLOP/s", out), out
