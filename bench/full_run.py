@@ -89,28 +89,23 @@ def main(argv=None):
                   "%.1f steps/s" % (args.steps, wall, args.steps / wall), flush=True)
 
         from mnist_common import EmaModel, list_checkpoints, checkpoint_step
-        import numpy as np
+        from mnist_test import accuracy, evaluate  # the evaluator's own scoring and printed line
         mnist = input_data.read_data_sets(data_dir, one_hot=True)
         t = time.time()
         model = EmaModel()
         built = time.time() - t
-        labels = mnist.test.labels.argmax(axis=1)
         try:
             checkpoints = list_checkpoints(model_dir)
             t = time.time()
-            model.restore(checkpoints[0])
-            probabilities = model.probabilities_of(mnist.test.images)
+            evaluate(model, mnist, checkpoints[0])
             evaluated = time.time() - t
-            accuracy = float(np.mean(probabilities.argmax(axis=1) == labels))
-            print("After %d training step(s), test accuracy = %g" % (checkpoint_step(checkpoints[0]), accuracy))
             print("evaluate one checkpoint on %d test images: %.0f ms (EmaModel restore + probabilities_of), "
                   "after building the graph once in %.0f ms" % (mnist.test.num_examples, evaluated * 1e3,
                                                                built * 1e3))
             earlier = []
             for prefix in checkpoints[1:]:
                 model.restore(prefix)
-                hits = np.mean(model.probabilities_of(mnist.test.images).argmax(axis=1) == labels)
-                earlier.append("%d: %g" % (checkpoint_step(prefix), hits))
+                earlier.append("%d: %g" % (checkpoint_step(prefix), accuracy(model, mnist)))
             if earlier:
                 print("earlier checkpoints kept, step: test accuracy: " + ", ".join(earlier))
         finally:

@@ -7,16 +7,16 @@ import pytest
 
 from conftest import run_script, start_script, assert_no_traceback
 from mnist_common import tf, EmaModel, list_checkpoints, checkpoint_step
+import mnist_test
 
 
 def ema_accuracy(model_dir, mnist):
     model = EmaModel()
     try:
         model.restore(list_checkpoints(model_dir)[0])
-        predicted = model.probabilities_of(mnist.test.images).argmax(axis=1)
+        return mnist_test.accuracy(model, mnist)
     finally:
         model.close()
-    return float(np.mean(predicted == mnist.test.labels.argmax(axis=1)))
 
 
 def test_short_run_reaches_90_percent(trained_model, mnist):
