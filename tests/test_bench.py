@@ -68,8 +68,8 @@ def test_fast_path_computes_what_the_course_graph_computes(mnist):
 def test_ema_follows_the_gradient_step(mnist):
     # Every step, each shadow moves towards the weight *after* that step's update, with the decay
     # min(0.99, (1 + n) / (10 + n)) of the *new* global step n; recomputed here in NumPy from the weights
-    # fetched after every step. (Averaging the weights from before the update would be off by about
-    # (1 - decay) * one step's change, ~1e-4 here, far outside the tolerance.)
+    # fetched after every step, bit for bit. (Averaging the weights from before the update would be off by
+    # about (1 - decay) * one step's change, ~1e-4 here.)
     train = input_data.DataSet(mnist.train.images[:1000], mnist.train.labels[:1000], seed=3)
     steps = 12
     with tf.Graph().as_default():
@@ -84,12 +84,15 @@ def test_ema_follows_the_gradient_step(mnist):
             shadows = [np.array(v) for v in sess.run(weights)]  # a shadow starts at its weight's value
             for n in range(1, steps + 1):
                 sess.run(graph.train_op, graph.feed())
-                decay = np.float32(min(0.99, (1.0 + n) / (10.0 + n)))
+                # In float32 throughout, as the graph computes it: (1 + n) / (10 + n) and 1 - decay rounded
+                # to float32, then (shadow - w), its product with 1 - decay and the difference each rounded.
+                n32 = np.float32(n)
+                decay = min(np.float32(0.99), (np.float32(1) + n32) / (np.float32(10) + n32))
                 for shadow, w in zip(shadows, sess.run(weights)):
                     shadow -= (shadow - w) * (np.float32(1) - decay)
             got = sess.run(averages)
     for name, mine, theirs in zip(["w1", "b1", "w2", "b2"], shadows, got):
-        np.testing.assert_allclose(theirs, mine, rtol=1e-5, atol=1e-7, err_msg=name)
+        np.testing.assert_array_equal(theirs, mine, err_msg=name)
 
 
 def test_next_log_step():
