@@ -12,7 +12,9 @@ were made; bench/train_speed.py measures the result end to end.
   xla         feed, with XLA auto-clustering (global_jit_level ON_1)
   index_feed  training set resident in the graph; each step feeds only the batch's 200 indices
   resident    resident training set and a chunk of 1000 batch orders in the graph; a step feeds nothing
-              (what the package does)
+              (the package's feeding)
+  resident_ema      resident, the moving average after the step and updated by one descent step per shadow
+                    (mnist_backward.apply_moving_average): what the package does
   resident_xla      resident, with XLA auto-clustering
   resident_columns  resident, first layer multiplying only the batch's non-zero pixel columns (81% of
                     MNIST pixels are zero, ~30% of columns in a batch of 200): x[:, cols] @ w1[cols]
@@ -27,7 +29,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-VARIANTS = ["course", "feed", "xla", "index_feed", "resident", "resident_xla", "resident_columns"]
+VARIANTS = ["course", "feed", "xla", "index_feed", "resident", "resident_ema", "resident_xla", "resident_columns"]
 B = 200      # batch size
 CHUNK = 1000  # batch orders loaded at a time (resident variants)
 
@@ -87,7 +89,11 @@ def build(variant, train):
         loss = tf.reduce_mean(ce) + tf.add_n(tf.get_collection("losses"))
         lr = mb.learning_rate(global_step, train.num_examples, B)
         train_step = tf.train.GradientDescentOptimizer(lr).minimize(loss, global_step=global_step)
-        ema_op = mb.moving_average(global_step).apply(tf.trainable_variables())
+        if variant == "resident_ema":
+            with tf.control_dependencies([train_step]):
+                ema_op = mb.apply_moving_average(mb.moving_average(global_step), global_step)
+        else:
+            ema_op = mb.moving_average(global_step).apply(tf.trainable_variables())
         with tf.control_dependencies([train_step, ema_op]):
             train_op = tf.no_op()
         config = session_config()

@@ -126,11 +126,11 @@ def test_full_run_smoke(mnist_dir):
 
 
 def test_step_variants_smoke(mnist_dir):
-    proc = run_script("bench/step_variants.py", "--rounds", 1, "--block", 3, "--variants", "course,resident,xla",
+    proc = run_script("bench/step_variants.py", "--rounds", 1, "--block", 3, "--variants", "course,resident_ema,xla",
                       "--data-dir", mnist_dir)
     assert_no_traceback(proc)
     assert proc.returncode == 0, proc.stderr
-    for name in ("course", "resident", "xla"):
+    for name in ("course", "resident_ema", "xla"):
         assert re.search(r"^%s +best +\d+\.\d+ +median +\d+\.\d+ ms/step +\d\.\d\dx course$" % name,
                          proc.stdout, re.M), proc.stdout
     bad = run_script("bench/step_variants.py", "--variants", "course,warp", "--data-dir", mnist_dir)
