@@ -204,12 +204,17 @@ def test_learning_rate_schedule():
     np.testing.assert_allclose(got, [0.1, 0.1, 0.099, 0.09801], rtol=1e-6)
 
 
-def test_ema_worked_example():
+@pytest.mark.parametrize("update", ["package", "course"])
+def test_ema_worked_example(update):
+    # "package": the trainer's update (one descent step per shadow); "course": TF's ema.apply, as the course ran it.
     with tf.Graph().as_default():
         w1 = tf.Variable(0, dtype=tf.float32)
         global_step = tf.Variable(0, trainable=False)
         ema = mnist_backward.moving_average(global_step)
-        apply = ema.apply([w1])
+        if update == "package":
+            apply = mnist_backward.apply_moving_average(ema, global_step)
+        else:
+            apply = ema.apply([w1])
         with tf.Session() as sess:
             sess.run(tf.global_variables_initializer())
             assert sess.run(ema.average(w1)) == 0.0
