@@ -70,8 +70,11 @@ def apply_moving_average(ema, global_step):
         n = tf.cast(global_step, tf.float32)
         decay = tf.minimum(tf.constant(MOVING_AVERAGE_DECAY, tf.float32), (1.0 + n) / (10.0 + n))
         rate = 1.0 - decay
-        return tf.group(*[tf.raw_ops.ApplyGradientDescent(var=ema.average(w), alpha=rate,
-                                                          delta=ema.average(w) - w).op for w in weights])
+        updates = []
+        for w in weights:
+            shadow = ema.average(w)  # shadow -= rate * (shadow - w), in place
+            updates.append(tf.raw_ops.ApplyGradientDescent(var=shadow, alpha=rate, delta=shadow - w).op)
+        return tf.group(*updates)
 
 
 # The fast path: what bench/train_speed.py measured to win on this 2-core machine (README: "Training speed").
