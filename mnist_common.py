@@ -54,10 +54,25 @@ class UserError(Exception):
     """An error caused by the user's input; printed as one line, no traceback."""
 
 
-def first_line(error):
-    """The first line of an exception's message (TensorFlow's run over many lines)."""
+# Lines of a TensorFlow error message that frame the reason rather than give it.
+_TF_FRAMING = re.compile(r"\s*(\[\[|File \"|Node: |Detected at node |Graph execution error|Restoring from "
+                         r"checkpoint failed|Original error)")
+
+
+def error_reason(error):
+    """One line saying what went wrong, from an exception whose message may run over many lines.
+
+    TensorFlow wraps the reason in framing: "Graph execution error:", "Restoring from checkpoint failed. This
+    is most likely due to a Variable name ...", the Python stack of the node, and a trailing "[[{{node ...}}]]".
+    The reason ("Read less bytes than requested", "Key ... not found in checkpoint", "...; No such file or
+    directory") is the last line that is none of those.
+    """
     text = str(getattr(error, "message", error)).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    reasons = [line for line in lines if not _TF_FRAMING.match(line)]
+    if reasons:
+        return reasons[-1]
+    return lines[0] if lines else type(error).__name__
 
 
 def _drop_stdout():
@@ -79,7 +94,7 @@ def run_main(main):
         print("error: %s: %s" % (e.filename, e.strerror) if e.filename else "error: %s" % e, file=sys.stderr)
         status = 1
     except tf.errors.OpError as e:  # TensorFlow could not read or write a file
-        print("error: %s" % first_line(e), file=sys.stderr)
+        print("error: %s" % error_reason(e), file=sys.stderr)
         status = 1
     except KeyboardInterrupt:
         print("\nInterrupted.", file=sys.stderr)
@@ -155,7 +170,7 @@ def restore_newest(restore, model_dir):
             restore(prefix)
             return prefix
         except (tf.errors.OpError, ValueError) as e:
-            print("warning: cannot read checkpoint %s (%s); trying an older one" % (prefix, first_line(e)),
+            print("warning: cannot read checkpoint %s (%s); trying an older one" % (prefix, error_reason(e)),
                   file=sys.stderr)
     if candidates:
         raise UserError("%s: none of its checkpoints could be restored into this network" % model_dir)

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from mnist_common import tf, run_main, list_checkpoints, checkpoint_step, check_model_dir, EmaModel, first_line
+from mnist_common import tf, run_main, list_checkpoints, checkpoint_step, check_model_dir, EmaModel, error_reason
 import input_data
 import mnist_backward
 
@@ -66,7 +66,7 @@ def test(mnist, model_dir=mnist_backward.MODEL_SAVE_PATH, interval=TEST_INTERVAL
                 # Deleted by the trainer's max_to_keep after it was listed, or damaged: try again next poll.
                 if os.path.exists(prefix + ".index") and prefix not in warned:
                     warned.add(prefix)
-                    print("warning: skipping checkpoint %s: %s" % (prefix, first_line(e)), file=sys.stderr)
+                    print("warning: skipping checkpoint %s: %s" % (prefix, error_reason(e)), file=sys.stderr)
                 continue
             evaluated.add(prefix)
             if once or (until_step is not None and (checkpoint_step(prefix) or 0) >= until_step):

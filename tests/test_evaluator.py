@@ -76,8 +76,9 @@ def test_empty_dir_once_and_polling_pickup(tmp_path, trained_model, mnist_dir):
     assert out.startswith("After 500 training step(s), test accuracy = ")
 
 
-@pytest.mark.parametrize("damage", ["delete", "truncate"])
-def test_damaged_checkpoint_is_skipped(tmp_path, trained_model, mnist_dir, damage):
+@pytest.mark.parametrize("damage, reason", [("delete", "data-00000-of-00001; No such file or directory"),
+                                            ("truncate", "Read less bytes than requested")])
+def test_damaged_checkpoint_is_skipped(tmp_path, trained_model, mnist_dir, damage, reason):
     shutil.copytree(trained_model, tmp_path, dirs_exist_ok=True)
     newest = list_checkpoints(str(tmp_path))[0]
     data = newest + ".data-00000-of-00001"
@@ -90,6 +91,7 @@ def test_damaged_checkpoint_is_skipped(tmp_path, trained_model, mnist_dir, damag
     assert_no_traceback(proc)
     assert proc.returncode == 0
     assert proc.stderr.startswith("warning: skipping checkpoint %s" % newest) and proc.stderr.count("\n") == 1
+    assert proc.stderr.rstrip().endswith(reason)  # TensorFlow's reason, not its "Graph execution error:" framing
     # The next readable one is evaluated, under its own step number.
     assert proc.stdout.startswith("After 401 training step(s), test accuracy = ")
 
@@ -152,3 +154,34 @@ def test_tensorflow_import_is_quiet_unless_asked(tmp_path, mnist_dir, level):
         assert "InitializeLog" not in proc.stderr and "oneDNN custom operations" not in proc.stderr
     else:
         assert proc.stderr == ""
+
+
+def _save_unfit_checkpoint(prefix, hidden, with_ema):
+    """Saves a checkpoint of the course's variable names, but hidden units and/or EMA shadows changed."""
+    import mnist_forward
+    with tf.Graph().as_default():
+        x = tf.placeholder(tf.float32, [None, mnist_forward.INPUT_NODE])
+        w1 = tf.Variable(tf.zeros([mnist_forward.INPUT_NODE, hidden]))
+        b1 = tf.Variable(tf.zeros([hidden]))
+        w2 = tf.Variable(tf.zeros([hidden, mnist_forward.OUTPUT_NODE]))
+        b2 = tf.Variable(tf.zeros([mnist_forward.OUTPUT_NODE]))
+        if with_ema:
+            tf.train.ExponentialMovingAverage(0.99).apply([w1, b1, w2, b2])
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            tf.train.Saver().save(sess, prefix)
+
+
+@pytest.mark.parametrize("hidden, with_ema, reason", [
+    (500, False, "Key Variable/ExponentialMovingAverage not found in checkpoint"),
+    (100, True, "Assign requires shapes of both tensors to match. lhs shape= [784,500] rhs shape= [784,100]")])
+def test_error_reason_of_a_checkpoint_that_does_not_fit(tmp_path, hidden, with_ema, reason):
+    from mnist_common import EmaModel, error_reason
+    prefix = str(tmp_path / "other")
+    _save_unfit_checkpoint(prefix, hidden, with_ema)
+    model = EmaModel()
+    with pytest.raises(tf.errors.OpError) as caught:
+        model.restore(prefix)
+    model.close()
+    assert "\n" in caught.value.message  # TensorFlow's message runs over lines of framing ...
+    assert error_reason(caught.value) == reason  # ... and the reason is the one line kept
