@@ -212,8 +212,8 @@ def application(model_dir=mnist_backward.MODEL_SAVE_PATH, preprocess="mnist"):
     failed = 0
     for _ in range(testNum):
         testPic = _ask("the path of test picture:")
-        if testPic is None:
-            return 0
+        if testPic is None:  # input ended early: the status still says whether a picture failed
+            break
         testPic = testPic.strip().strip("'\"")  # a path dragged into a terminal may come quoted
         try:
             testPicArr = prepare(testPic, preprocess).reshape(1, 784)

@@ -17,6 +17,7 @@ import input_data
 import mnist_backward
 
 TEST_INTERVAL_SECS = 5
+MAX_INTERVAL_SECS = 86400  # a day between polls at most
 
 
 def accuracy(model, mnist):
@@ -91,8 +92,8 @@ def main(argv=None):
     p.add_argument("--until-step", type=int, default=None, metavar="N",
                    help="exit after evaluating a checkpoint of step >= N")
     args = p.parse_args(argv)
-    if args.interval < 0:
-        p.error("--interval must not be negative, got %g" % args.interval)
+    if not 0 <= args.interval <= MAX_INTERVAL_SECS:  # also refuses nan and inf, which time.sleep cannot take
+        p.error("--interval must be from 0 to %d seconds, got %g" % (MAX_INTERVAL_SECS, args.interval))
     check_model_dir(args.model_dir)
     mnist = input_data.read_data_sets(input_data.resolve_data_dir(args.data_dir), one_hot=True)
     return test(mnist, args.model_dir, args.interval, args.once, args.until_step)

@@ -324,6 +324,10 @@ def test_prompt_bad_count_and_end_of_input(trained_model, pictures):
     assert proc.stdout.count("Please enter a positive whole number") == 4
     assert proc.stdout.count("input the number of test pictures:") == 5
     assert len(re.findall(r"The prediction number is: \d\n", proc.stdout)) == 1
+    # end of input after a picture that could not be read: the status still says so
+    proc = run_script("mnist_app.py", "--model-dir", trained_model, input="2\n%s\n" % (folder + "/missing.png"))
+    assert_no_traceback(proc)
+    assert proc.returncode == 1 and proc.stderr == "%s/missing.png: error: no such file\n" % folder
     # end of input at the first question
     proc = run_script("mnist_app.py", "--model-dir", trained_model, input="")
     assert_no_traceback(proc)

@@ -185,3 +185,13 @@ def test_error_reason_of_a_checkpoint_that_does_not_fit(tmp_path, hidden, with_e
     model.close()
     assert "\n" in caught.value.message  # TensorFlow's message runs over lines of framing ...
     assert error_reason(caught.value) == reason  # ... and the reason is the one line kept
+
+
+@pytest.mark.parametrize("interval", ["-1", "nan", "inf", "1e300"])
+def test_interval_out_of_range_is_a_usage_error(tmp_path, interval):
+    # refused before anything is loaded: time.sleep would fail on these only after the first evaluation
+    proc = run_script("mnist_test.py", "--interval", interval, "--model-dir", tmp_path)
+    assert_no_traceback(proc)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].endswith(
+        "error: --interval must be from 0 to 86400 seconds, got %g" % float(interval))
