@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from mnist_common import tf, run_main, restore_newest, session_config
+from mnist_common import tf, run_main, list_checkpoints, restore_newest, session_config, tf_path
 import input_data
 import mnist_forward
 
@@ -221,9 +221,11 @@ def backward(mnist, steps=STEPS, batch_size=BATCH_SIZE, model_dir=MODEL_SAVE_PAT
         saver = tf.train.Saver(save_relative_paths=True)
 
         with tf.Session(config=session_config()) as sess:
-            restored = restore_newest(lambda prefix: saver.restore(sess, prefix), model_dir)
+            restored = restore_newest(lambda prefix: saver.restore(sess, tf_path(prefix)), model_dir)
             if restored is None:
                 sess.run(tf.global_variables_initializer())
+            else:  # the checkpoints already there count towards the five kept, as if this run had written them
+                saver.recover_last_checkpoints([tf_path(p) for p in reversed(list_checkpoints(model_dir))])
             step = int(sess.run(global_step))
             if step >= steps:
                 print("Model in %s is already at step %d (--steps %d): nothing to do." % (model_dir, step, steps))
@@ -233,7 +235,8 @@ def backward(mnist, steps=STEPS, batch_size=BATCH_SIZE, model_dir=MODEL_SAVE_PAT
                      "resuming from step %d" % step if restored else "fresh start"))
             sys.stdout.flush()
             os.makedirs(model_dir, exist_ok=True)
-            save_path = os.path.join(model_dir, MODEL_NAME)
+            save_path = os.path.join(model_dir, MODEL_NAME)  # as printed; TensorFlow is given tf_path(save_path)
+            tf_save_path = tf_path(save_path)
             graph.initialize(sess)
             run_step = graph.step_runner(sess)
 
@@ -254,11 +257,11 @@ def backward(mnist, steps=STEPS, batch_size=BATCH_SIZE, model_dir=MODEL_SAVE_PAT
                         _, loss_value = sess.run([train_op, loss], feed)
                         print("After %d training step(s), loss on training batch is %g." % (step, loss_value))
                         sys.stdout.flush()
-                        saver.save(sess, save_path, global_step=global_step)
+                        saver.save(sess, tf_save_path, global_step=global_step)
                     else:
                         run_step(feed)
                 if interrupted:
-                    saver.save(sess, save_path, global_step=global_step)
+                    saver.save(sess, tf_save_path, global_step=global_step)
                     print("Interrupted at step %d; checkpoint saved to %s-%d." % (step, save_path, step))
                     raise TrainingInterrupted(step)
             finally:

@@ -153,6 +153,29 @@ def list_checkpoints(model_dir):
     return found
 
 
+# TensorFlow reads a checkpoint path as a file pattern (tf.io.gfile.glob) when it holds one of these, to
+# restore it and to delete old checkpoints: a model directory named "run[1]" would match only "run1".
+_PATTERN_CHARS = re.compile(r"[*?\[\\]")
+_directory_fds = {}
+
+
+def tf_path(path):
+    """path, or an alias of it that TensorFlow will not read as a file pattern; use it in TF's calls only.
+
+    A path with pattern characters is reached through /proc/self/fd/<fd of its directory> (Linux), which
+    names the same directory; the directory must exist. The alias is good for the life of the process.
+    """
+    if not _PATTERN_CHARS.search(path):
+        return path
+    directory, name = os.path.split(os.path.abspath(path))
+    if _PATTERN_CHARS.search(name) or not os.path.isdir("/proc/self/fd"):
+        raise UserError("%s: TensorFlow reads the characters * ? [ \\ in a checkpoint path as a pattern; "
+                        "use a directory whose path has none of them" % path)
+    if directory not in _directory_fds:
+        _directory_fds[directory] = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    return "/proc/self/fd/%d/%s" % (_directory_fds[directory], name)
+
+
 def restore_newest(restore, model_dir):
     """Restores the newest readable checkpoint in model_dir, falling back to older ones.
 
@@ -202,7 +225,7 @@ class EmaModel:
 
     def restore(self, prefix):
         """Loads the shadow weights of checkpoint prefix; raises tf.errors.OpError if it cannot be read."""
-        self.saver.restore(self.sess, prefix)
+        self.saver.restore(self.sess, tf_path(prefix))
         self.checkpoint = prefix
 
     def probabilities_of(self, images):

@@ -37,7 +37,10 @@ def test_checkpoint_names_and_shapes(trained_model):
     assert [checkpoint_step(p) for p in list_checkpoints(trained_model)] == [500, 401, 301, 201, 101]
 
 
-def test_resume_finishes_the_schedule(mnist_dir, tmp_path):
+# "[1]", "*", "?" would be read as a file pattern by TensorFlow if handed to it as they are.
+@pytest.mark.parametrize("dir_name", ["model", "run[1] *?"])
+def test_resume_finishes_the_schedule(mnist_dir, tmp_path, dir_name):
+    tmp_path = tmp_path / dir_name
     first = run_script("mnist_backward.py", "--steps", 300, "--log-every", 100, "--seed", 2,
                        "--model-dir", tmp_path, "--data-dir", mnist_dir)
     assert first.returncode == 0, first.stderr
@@ -54,6 +57,12 @@ def test_resume_finishes_the_schedule(mnist_dir, tmp_path):
     steps = [int(l.split()[1]) for l in second.stdout.splitlines() if l.startswith("After ")]
     assert steps == [301, 401, 501, 600]
     assert "Finished at step 600: 300 steps" in second.stdout
+    # The five newest are kept across the resume: the first run's older checkpoints are deleted, not orphaned.
+    assert [checkpoint_step(p) for p in list_checkpoints(str(tmp_path))] == [600, 501, 401, 301, 300]
+    assert sorted(f for f in os.listdir(tmp_path) if f.endswith(".index")) == sorted(
+        "mnist_model-%d.index" % n for n in (300, 301, 401, 501, 600))
+    evaluated = run_script("mnist_test.py", "--once", "--model-dir", tmp_path, "--data-dir", mnist_dir)
+    assert evaluated.returncode == 0 and evaluated.stdout.startswith("After 600 training step(s), test accuracy = ")
 
     third = run_script("mnist_backward.py", "--steps", 600, "--model-dir", tmp_path, "--data-dir", mnist_dir)
     assert third.returncode == 0 and "already at step 600" in third.stdout
