@@ -127,24 +127,41 @@ def checkpoint_step(path):
     return int(m.group(1)) if m else None
 
 
+_warned_state_files = set()
+
+
 def list_checkpoints(model_dir):
     """Checkpoint prefixes in model_dir, newest first, as listed by its 'checkpoint' state file.
 
     Paths in the state file are resolved by their base name inside model_dir, so a model directory that was
     moved, or written by the course code with paths relative to another directory, still works. Only
-    prefixes whose .index file exists are returned.
+    prefixes whose .index file exists are returned. A state file that cannot be parsed is reported once and
+    the checkpoints beside it are used; without a state file there is no checkpoint yet (the trainer writes
+    it, atomically, after a checkpoint's files are complete). A directory that cannot be read raises OSError.
     """
+    state_file = os.path.join(model_dir, "checkpoint")
+    try:
+        os.stat(state_file)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
     try:
         state = tf.train.get_checkpoint_state(model_dir)
-    except Exception:  # a state file caught half-written or garbled: treat as no checkpoint yet
+    except Exception:  # OpError, UnicodeDecodeError (binary garbage), ...: looked at again through os below
         state = None
-    if state is None:
-        return []
-    names = list(state.all_model_checkpoint_paths or [])
-    if state.model_checkpoint_path:
-        names.append(state.model_checkpoint_path)
+    if state is not None:
+        names = list(state.all_model_checkpoint_paths or []) + [state.model_checkpoint_path or ""]
+    else:
+        with open(state_file, "rb"):  # raises PermissionError & co.: the caller reports it
+            pass
+        if state_file not in _warned_state_files:
+            _warned_state_files.add(state_file)
+            print("warning: %s cannot be parsed; using the checkpoints found beside it" % state_file,
+                  file=sys.stderr)
+        names = [f[:-len(".index")] for f in os.listdir(model_dir) if f.endswith(".index")]
     found, seen = [], set()
     for name in reversed(names):  # the state file lists oldest first; the latest is model_checkpoint_path
+        if not name:
+            continue
         prefix = os.path.join(model_dir, os.path.basename(name))
         if prefix not in seen and os.path.exists(prefix + ".index"):
             seen.add(prefix)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import run_script, start_script, assert_no_traceback
-from mnist_common import tf, list_checkpoints
+from mnist_common import tf, list_checkpoints, checkpoint_step
 
 LINE = "After %s training step(s), test accuracy = %g"
 
@@ -195,3 +195,17 @@ def test_interval_out_of_range_is_a_usage_error(tmp_path, interval):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].endswith(
         "error: --interval must be from 0 to 86400 seconds, got %g" % float(interval))
+
+
+@pytest.mark.parametrize("garbage", [b"model_checkpoint_path: {", b"\x8f\xff\x00binary", b""])
+def test_unparsable_state_file_falls_back_to_the_checkpoints_beside_it(tmp_path, trained_model, mnist_dir,
+                                                                        garbage):
+    shutil.copytree(trained_model, tmp_path, dirs_exist_ok=True)
+    (tmp_path / "checkpoint").write_bytes(garbage)
+    proc = run_script("mnist_test.py", "--once", "--model-dir", tmp_path, "--data-dir", mnist_dir)
+    assert_no_traceback(proc)
+    assert proc.returncode == 0
+    assert proc.stderr == "warning: %s cannot be parsed; using the checkpoints found beside it\n" % (
+        tmp_path / "checkpoint")
+    assert proc.stdout.startswith("After 500 training step(s), test accuracy = ")  # the newest by step
+    assert [checkpoint_step(p) for p in list_checkpoints(str(tmp_path))] == [500, 401, 301, 201, 101]
