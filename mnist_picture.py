@@ -16,6 +16,7 @@ Everything is NumPy/Pillow on whole arrays; a picture takes a few milliseconds. 
 """
 import os
 import re
+import stat
 import warnings
 
 import numpy as np
@@ -38,6 +39,9 @@ _HIGH_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 # that; such pictures are over MAX_PIXELS anyway, so make the warning an error (set once here: changing
 # warning filters per picture is not thread-safe).
 warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
+# Pillow warns (UserWarning, over two lines of stderr) about damaged metadata it skips, e.g. "Truncated File
+# Read" for a camera's broken EXIF block; the picture itself still reads, so these are not the user's concern.
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
 
 
 class PictureError(Exception):
@@ -56,12 +60,18 @@ def open_picture(path, transpose=True, draft=False):
     Raises:
       PictureError: missing, a folder, empty, not a picture, too many pixels, truncated or damaged.
     """
-    if os.path.isdir(path):
-        raise PictureError("is a folder, not a picture")
-    if not os.path.exists(path):
-        raise PictureError("no such file")
     try:
-        if os.path.getsize(path) == 0:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise PictureError("no such file")
+    except PermissionError:  # a folder on the way that cannot be searched
+        raise PictureError("permission denied")
+    except OSError as e:  # a symlink loop, a file used as a folder in the path, ...
+        raise PictureError((e.strerror or type(e).__name__).lower())
+    if stat.S_ISDIR(info.st_mode):
+        raise PictureError("is a folder, not a picture")
+    try:
+        if info.st_size == 0:
             raise PictureError("empty file (0 bytes)")
         with Image.open(path) as img:
             width, height = img.size  # from the header: nothing decoded yet
@@ -110,6 +120,10 @@ def grey_levels(img):
         if img.mode.startswith("I;16"):
             grey = grey / 65535.0
         else:  # 32-bit integer or float: no fixed range, so stretch what is there to [0, 1]
+            finite = np.isfinite(grey)
+            if not finite.all():  # a float picture with NaN or infinities: clamp them to the finite range
+                lo, hi = (float(grey[finite].min()), float(grey[finite].max())) if finite.any() else (0.0, 0.0)
+                grey = np.nan_to_num(grey, nan=lo, posinf=hi, neginf=lo)
             grey = (grey - grey.min()) / max(float(grey.max() - grey.min()), 1e-12)
         return np.asarray(_reduce(_image(grey), size), dtype=np.float32)
     if img.mode in ("LA", "PA", "RGBA", "RGBa", "La") or "transparency" in img.info:

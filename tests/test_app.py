@@ -230,9 +230,11 @@ def test_bad_files_raise_one_line_errors(tmp_path, digits):
     png_header_only(tmp_path / "bomb.png", 20000, 20000)   # 400 megapixels: over Pillow's own limit too
     png_header_only(tmp_path / "large.png", 8000, 6000)    # 48: under Pillow's limit, over ours
     (tmp_path / "folder.png").mkdir()
+    os.symlink("loop.png", str(tmp_path / "loop.png"))
     cases = {"empty.png": "empty file", "text.png": "not a picture", "truncated.png": "cannot decode",
              "bomb.png": "decompression bomb", "large.png": "decompression bomb", "folder.png": "is a folder",
-             "missing.png": "no such file"}
+             "missing.png": "no such file", "loop.png": "too many levels of symbolic links",
+             "good.png/x.png": "not a directory"}
     for name, reason in cases.items():
         for preprocess in ("mnist", "seed"):
             with pytest.raises(PictureError, match=reason) as e:
@@ -386,6 +388,36 @@ def test_batch_mode(trained_model, pictures, tmp_path, digits):
     for error, (name, reason) in zip(errors, sorted(expected.items())):
         assert error.startswith("%s: error: " % (bad / name)) and reason in error, error
     assert errors[-1] == "%s: error: no pictures in this folder" % empty
+
+
+def _with_broken_exif(path):
+    """Rewrites the JPEG at path with an EXIF block whose 'Make' tag points past the block's end."""
+    exif = Image.Exif()
+    exif[271] = "A" * 100  # Make: long enough to be stored at an offset
+    data = bytearray(exif.tobytes())
+    order = ">" if data[6:8] == b"MM" else "<"
+    entry = data.find(struct.pack(order + "HH", 271, 2))  # tag 271, type ASCII
+    struct.pack_into(order + "I", data, entry + 8, 0xFFFF)  # its data offset, now beyond the block
+    Image.open(path).save(path, exif=bytes(data))
+
+
+def test_batch_reads_damaged_metadata_and_non_finite_pixels_quietly(trained_model, tmp_path, digits):
+    images, _ = digits
+    grey = digit_grey(images[7])
+    clean = save(to_image(grey), tmp_path / "a_clean.png")
+    jpeg = save(to_image(grey), tmp_path / "b_exif.jpg", quality=95)
+    _with_broken_exif(jpeg)
+    with pytest.warns(UserWarning):  # Pillow's own complaint, which the app keeps off the user's screen
+        ImageOps.exif_transpose(Image.open(jpeg))
+    field = grey.copy()
+    field[0, 0], field[0, 1], field[-1, -1] = np.inf, np.nan, -np.inf
+    tiff = save(Image.fromarray(field, "F"), tmp_path / "c_float.tiff")
+    proc = run_script("mnist_app.py", str(tmp_path), "--model-dir", trained_model)
+    assert_no_traceback(proc)
+    assert proc.returncode == 0 and proc.stderr == ""
+    parsed = [LINE.match(line) for line in proc.stdout.strip().splitlines()]
+    assert [m.group(1) for m in parsed] == [clean, jpeg, tiff]
+    assert len({m.group(2) for m in parsed}) == 1  # the same digit read from all three
 
 
 def test_batch_seed_preprocessing_matches_numpy(trained_model, tmp_path, digits):
