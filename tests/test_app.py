@@ -470,3 +470,21 @@ def test_app_bench_smoke(trained_model, mnist_dir, tmp_path):
     assert_no_traceback(proc)
     assert proc.returncode == 1
     assert proc.stdout.strip().startswith("No checkpoint file found in %s" % tmp_path)
+
+
+def test_file_name_that_is_not_utf8_passes_through(trained_model, tmp_path, digits):
+    images, _ = digits
+    folder = os.fsencode(str(tmp_path))
+    name = folder + b"/\xff\xfedigit.png"  # not UTF-8: Python holds it as surrogates
+    to_image(digit_grey(images[0])).save(os.fsdecode(name), format="PNG")
+    script = os.path.join(ROOT, "mnist_app.py")
+    env = _env({"PYTHONIOENCODING": "utf-8"})  # strict UTF-8 streams, as in a UTF-8 locale
+    batch = subprocess.run([sys.executable, script, "--model-dir", trained_model, folder], cwd=ROOT, env=env,
+                           capture_output=True, timeout=600)
+    assert batch.returncode == 0 and batch.stderr == b"", batch.stderr
+    assert re.fullmatch(re.escape(name) + rb"\t\d\t\d\.\d{3}\n", batch.stdout)
+    prompt = subprocess.run([sys.executable, script, "--model-dir", trained_model], cwd=ROOT, env=env,
+                            input=b"1\n" + name + b"\n", capture_output=True, timeout=600)
+    assert prompt.returncode == 0 and prompt.stderr == b"", prompt.stderr
+    digit = re.search(rb"\t(\d)\t", batch.stdout).group(1)
+    assert prompt.stdout.endswith(b"The prediction number is: " + digit + b"\n")
