@@ -12,7 +12,8 @@ import time
 
 import numpy as np
 
-from mnist_common import tf, run_main, list_checkpoints, checkpoint_step, check_model_dir, EmaModel, error_reason
+from mnist_common import (tf, run_main, list_checkpoints, checkpoint_step, check_model_dir, EmaModel,
+                          error_reason, tf_path)
 import input_data
 import mnist_backward
 
@@ -29,13 +30,25 @@ def accuracy(model, mnist):
     return float(np.mean(predicted == labels))
 
 
+def step_of(prefix):
+    """The global step of a checkpoint: the number its name ends with, else the global step stored in it
+    (the course's Variable_4, for a checkpoint saved under a name of one's own), else None."""
+    step = checkpoint_step(prefix)
+    if step is None:
+        try:
+            step = int(tf.train.load_checkpoint(tf_path(prefix)).get_tensor("Variable_4"))
+        except (tf.errors.OpError, ValueError):
+            pass
+    return step
+
+
 def evaluate(model, mnist, prefix):
-    """Restores checkpoint prefix into model and prints the course's accuracy line. Returns the accuracy."""
+    """Restores checkpoint prefix into model and prints the course's accuracy line. Returns (step, accuracy)."""
     model.restore(prefix)
-    acc = accuracy(model, mnist)
-    print("After %s training step(s), test accuracy = %g" % (checkpoint_step(prefix), acc))
+    acc, step = accuracy(model, mnist), step_of(prefix)
+    print("After %s training step(s), test accuracy = %g" % ("?" if step is None else step, acc))
     sys.stdout.flush()
-    return acc
+    return step, acc
 
 
 def test(mnist, model_dir=mnist_backward.MODEL_SAVE_PATH, interval=TEST_INTERVAL_SECS, once=False,
@@ -62,7 +75,7 @@ def test(mnist, model_dir=mnist_backward.MODEL_SAVE_PATH, interval=TEST_INTERVAL
             if prefix in evaluated:
                 break
             try:
-                evaluate(model, mnist, prefix)
+                step, _ = evaluate(model, mnist, prefix)
             except (tf.errors.OpError, ValueError) as e:
                 # Deleted by the trainer's max_to_keep after it was listed, or damaged: try again next poll.
                 if os.path.exists(prefix + ".index") and prefix not in warned:
@@ -70,7 +83,7 @@ def test(mnist, model_dir=mnist_backward.MODEL_SAVE_PATH, interval=TEST_INTERVAL
                     print("warning: skipping checkpoint %s: %s" % (prefix, error_reason(e)), file=sys.stderr)
                 continue
             evaluated.add(prefix)
-            if once or (until_step is not None and (checkpoint_step(prefix) or 0) >= until_step):
+            if once or (until_step is not None and (step or 0) >= until_step):
                 return 0
             break
         if once:

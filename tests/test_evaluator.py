@@ -209,3 +209,14 @@ def test_unparsable_state_file_falls_back_to_the_checkpoints_beside_it(tmp_path,
         tmp_path / "checkpoint")
     assert proc.stdout.startswith("After 500 training step(s), test accuracy = ")  # the newest by step
     assert [checkpoint_step(p) for p in list_checkpoints(str(tmp_path))] == [500, 401, 301, 201, 101]
+
+
+def test_checkpoint_named_without_a_step_reports_its_stored_step(tmp_path, trained_model, mnist_dir):
+    newest = list_checkpoints(trained_model)[0]
+    for ext in (".index", ".data-00000-of-00001"):
+        shutil.copy(newest + ext, tmp_path / ("my_model" + ext))
+    (tmp_path / "checkpoint").write_text('model_checkpoint_path: "my_model"\n')
+    proc = run_script("mnist_test.py", "--interval", 0.05, "--until-step", 500, "--model-dir", tmp_path,
+                      "--data-dir", mnist_dir)  # ends only if the step (500, stored as Variable_4) is known
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert proc.stdout.startswith("After 500 training step(s), test accuracy = ")
