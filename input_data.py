@@ -18,7 +18,11 @@ import tempfile
 import urllib.request
 import zlib
 
-import numpy as np
+try:
+    import numpy as np
+except KeyboardInterrupt:  # Ctrl+C while NumPy loads, when run as a script: no traceback
+    print("\nInterrupted.", file=sys.stderr)
+    sys.exit(130)
 
 DEFAULT_SOURCE_URL = "https://storage.googleapis.com/cvdf-datasets/mnist/"
 DEFAULT_DATA_DIR = "./data/"
@@ -38,6 +42,7 @@ MD5 = {
 }
 
 IMAGE_MAGIC = 2051  # IDX: unsigned bytes, 3 dimensions (count, rows, cols)
+IMAGE_SIZE = 28     # MNIST's images are IMAGE_SIZE x IMAGE_SIZE pixels: the network's 784 inputs
 LABEL_MAGIC = 2049  # IDX: unsigned bytes, 1 dimension (count)
 NUM_CLASSES = 10
 VALIDATION_SIZE = 5000  # the first 5,000 training images are held out
@@ -90,6 +95,9 @@ def extract_images(path):
       uint8 array [N, rows * cols].
     """
     images = _parse_idx(path, _read_gz(path), IMAGE_MAGIC, 3)
+    if images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
+        raise DataError("%s: images are %dx%d pixels, MNIST's are %dx%d"
+                        % (path, images.shape[1], images.shape[2], IMAGE_SIZE, IMAGE_SIZE))
     return images.reshape(images.shape[0], -1)
 
 
@@ -130,10 +138,14 @@ def download(filename, directory, source_url=DEFAULT_SOURCE_URL, md5=None):
     Returns:
       The path of the downloaded file.
     """
-    os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, filename)
     url = source_url + filename
-    fd, tmp = tempfile.mkstemp(prefix="." + filename + ".", suffix=".part", dir=directory)
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix="." + filename + ".", suffix=".part", dir=directory)
+    except OSError as e:
+        raise DataError("%s is missing from %s, where it cannot be downloaded to (%s); put the file there "
+                        "or download it from %s" % (filename, directory, e.strerror or e, url)) from None
     try:
         digest = hashlib.md5()
         done = 0
@@ -209,6 +221,9 @@ class DataSet:
 
     def next_batch_indices(self, batch_size, shuffle=True):
         """Indices [batch_size] of the next batch; a batch may straddle two epochs, nothing is dropped."""
+        if not 0 < batch_size <= self._num_examples:
+            raise ValueError("batch_size %d is not in 1..%d (the number of examples)"
+                             % (batch_size, self._num_examples))
         if self._order is None:
             self._order = self._new_order(shuffle)
         start = self._index_in_epoch
@@ -241,6 +256,8 @@ def read_data_sets(train_dir=None, one_hot=False, validation_size=VALIDATION_SIZ
       Datasets with .train (55,000 by default), .validation (5,000) and .test (10,000) DataSets.
     """
     train_dir = resolve_data_dir(train_dir)
+    if os.path.exists(train_dir) and not os.path.isdir(train_dir):
+        raise DataError("data directory %s is not a directory" % train_dir)
     paths = [maybe_download(name, train_dir, source_url)
              for name in (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS)]
     train_images = extract_images(paths[0])
@@ -274,11 +291,15 @@ def main(argv=None):
     except DataError as e:
         print("error: %s" % e, file=sys.stderr)
         return 1
+    except OSError as e:  # e.g. a data file that cannot be read
+        print("error: %s: %s" % (e.filename, e.strerror) if e.filename else "error: %s" % e, file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("\nInterrupted.", file=sys.stderr)
         return 130
-    print("MNIST in %s: %d train, %d validation, %d test images, 28x28, all files valid"
-          % (data_dir, ds.train.num_examples, ds.validation.num_examples, ds.test.num_examples))
+    print("MNIST in %s: %d train, %d validation, %d test images, %dx%d, all files valid"
+          % (data_dir, ds.train.num_examples, ds.validation.num_examples, ds.test.num_examples,
+             IMAGE_SIZE, IMAGE_SIZE))
     return 0
 
 

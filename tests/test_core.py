@@ -88,6 +88,7 @@ def test_next_batch_seed_is_reproducible_and_private():
     ("truncated", "not a readable gzip file"),
     ("short_payload", "header says 30x28x28"),
     ("counts", "has 30 images but"),
+    ("dims", "images are 28x27 pixels, MNIST's are 28x28"),
 ])
 def test_loader_errors_name_the_file(tmp_path, damage, message):
     make_mnist(tmp_path)
@@ -102,6 +103,8 @@ def test_loader_errors_name_the_file(tmp_path, damage, message):
         write_gz(path, idx_bytes(2051, np.zeros((30, 28, 28)))[:-5])
     elif damage == "counts":
         write_gz(tmp_path / input_data.TRAIN_LABELS, idx_bytes(2049, np.zeros(29)))
+    elif damage == "dims":
+        write_gz(path, idx_bytes(2051, np.zeros((30, 28, 27))))
     with pytest.raises(input_data.DataError, match="^.*" + message.replace("(", r"\(").replace(")", r"\)")) as e:
         # An unreachable mirror (a closed port on this machine) stands in for being offline.
         input_data.read_data_sets(str(tmp_path), source_url="http://127.0.0.1:9/")
@@ -109,6 +112,28 @@ def test_loader_errors_name_the_file(tmp_path, damage, message):
     if damage == "missing":
         assert str(tmp_path) in str(e.value) and "http://127.0.0.1:9/" in str(e.value)
         assert os.listdir(tmp_path) and not [f for f in os.listdir(tmp_path) if f.endswith(".part")]
+
+
+def test_batch_larger_than_the_data_set_is_refused():
+    ds = input_data.DataSet(np.zeros((7, 784), np.float32), np.arange(7, dtype=np.uint8))
+    with pytest.raises(ValueError, match=r"batch_size 8 is not in 1\.\.7"):
+        ds.next_batch(8)
+    assert ds.next_batch(7)[0].shape == (7, 784)
+
+
+@pytest.mark.parametrize("where, message", [
+    ("file", "error: data directory {d} is not a directory"),
+    ("under_file", "error: train-images-idx3-ubyte.gz is missing from {d}, where it cannot be downloaded to "
+                   "(Not a directory); put the file there or download it from " + input_data.DEFAULT_SOURCE_URL
+                   + "train-images-idx3-ubyte.gz"),
+])
+def test_input_data_cli_unusable_data_dir_is_one_line(tmp_path, where, message):
+    (tmp_path / "file").write_text("")
+    d = tmp_path / "file" if where == "file" else tmp_path / "file" / "sub"
+    proc = run_script("input_data.py", "--data-dir", d)  # fails before any download is tried
+    assert_no_traceback(proc)
+    assert proc.returncode == 1
+    assert proc.stderr == message.format(d=d) + "\n"
 
 
 def test_input_data_cli_reports_bad_file_in_one_line(tmp_path):
