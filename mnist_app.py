@@ -15,10 +15,10 @@ import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+# mnist_common first: it loads TensorFlow (and NumPy with it), Ctrl+C meanwhile ending in "Interrupted.", 130.
+from mnist_common import run_main, restore_newest, check_model_dir, UserError, EmaModel
 import numpy as np
 from PIL import Image
-
-from mnist_common import run_main, restore_newest, check_model_dir, UserError, EmaModel
 import mnist_backward
 import mnist_picture
 from mnist_picture import PictureError

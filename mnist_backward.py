@@ -8,13 +8,15 @@ schedule (training stops when the global step reaches --steps).
 """
 import argparse
 import os
+import re
 import signal
 import sys
 import time
 
+# mnist_common first: it loads TensorFlow (and NumPy with it), Ctrl+C meanwhile ending in "Interrupted.", 130.
+from mnist_common import (tf, run_main, check_model_dir, list_checkpoints, restore_newest, session_config,
+                          tf_path, UserError)
 import numpy as np
-
-from mnist_common import tf, run_main, list_checkpoints, restore_newest, session_config, tf_path
 import input_data
 import mnist_forward
 
@@ -221,11 +223,14 @@ def backward(mnist, steps=STEPS, batch_size=BATCH_SIZE, model_dir=MODEL_SAVE_PAT
         saver = tf.train.Saver(save_relative_paths=True)
 
         with tf.Session(config=session_config()) as sess:
-            restored = restore_newest(lambda prefix: saver.restore(sess, tf_path(prefix)), model_dir)
+            # Checkpoints named MODEL_NAME-<step> count even when the state file lost track of them: they are
+            # resumed from, never overwritten by a fresh start, and counted towards the five kept.
+            restored = restore_newest(lambda prefix: saver.restore(sess, tf_path(prefix)), model_dir, MODEL_NAME)
             if restored is None:
                 sess.run(tf.global_variables_initializer())
-            else:  # the checkpoints already there count towards the five kept, as if this run had written them
-                saver.recover_last_checkpoints([tf_path(p) for p in reversed(list_checkpoints(model_dir))])
+            own = re.compile(re.escape(MODEL_NAME) + r"-\d+")
+            saver.recover_last_checkpoints([tf_path(p) for p in reversed(list_checkpoints(model_dir, MODEL_NAME))
+                                            if own.fullmatch(os.path.basename(p))])
             step = int(sess.run(global_step))
             if step >= steps:
                 print("Model in %s is already at step %d (--steps %d): nothing to do." % (model_dir, step, steps))
@@ -287,6 +292,8 @@ def parse_args(argv=None):
     for name in ("steps", "batch_size", "log_every"):
         if getattr(args, name) < 1:
             p.error("--%s must be a positive whole number, got %d" % (name.replace("_", "-"), getattr(args, name)))
+    if args.seed is not None and not 0 <= args.seed < 2 ** 63:
+        p.error("--seed must be a whole number from 0 to 2**63 - 1, got %d" % args.seed)
     return args
 
 
@@ -296,8 +303,12 @@ def main(argv=None):
     changed = ["%s = %s" % (k, getattr(args, k)) for k, v in defaults.items() if getattr(args, k) != v]
     if changed:
         print("Overriding: " + ", ".join(changed))
+    check_model_dir(args.model_dir)
     data_dir = input_data.resolve_data_dir(args.data_dir)
     mnist = input_data.read_data_sets(data_dir, one_hot=True, seed=args.seed)
+    if args.batch_size > mnist.train.num_examples:
+        raise UserError("--batch-size %d is larger than the %d training images in %s"
+                        % (args.batch_size, mnist.train.num_examples, data_dir))
     try:
         backward(mnist, args.steps, args.batch_size, args.model_dir, args.log_every, args.seed, data_dir)
     except TrainingInterrupted:

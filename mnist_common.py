@@ -108,7 +108,9 @@ def run_main(main):
 
 
 def check_model_dir(model_dir):
-    """Raises UserError if model_dir exists but is not a directory."""
+    """Raises UserError if model_dir is empty, or exists but is not a directory."""
+    if not model_dir:
+        raise UserError("the model directory must not be an empty path")
     if os.path.exists(model_dir) and not os.path.isdir(model_dir):
         raise UserError("model directory %s is not a directory" % model_dir)
 
@@ -130,26 +132,36 @@ def checkpoint_step(path):
 _warned_state_files = set()
 
 
-def list_checkpoints(model_dir):
+def list_checkpoints(model_dir, own_name=None):
     """Checkpoint prefixes in model_dir, newest first, as listed by its 'checkpoint' state file.
+
+    With own_name (the trainer's MODEL_NAME), the checkpoints <own_name>-<step> found in model_dir are added
+    to that list: those a state file lost track of (deleted, damaged, rewritten by another run) are still
+    resumed from, and never overwritten by a fresh start. Only the sole writer of model_dir should ask:
+    the scan can see a checkpoint that is still being written.
 
     Paths in the state file are resolved by their base name inside model_dir, so a model directory that was
     moved, or written by the course code with paths relative to another directory, still works. Only
     prefixes whose .index file exists are returned. A state file that cannot be parsed is reported once and
-    the checkpoints beside it are used; without a state file there is no checkpoint yet (the trainer writes
-    it, atomically, after a checkpoint's files are complete). A directory that cannot be read raises OSError.
+    the checkpoints beside it are used. Otherwise, for a reader beside a trainer, no state file means no
+    checkpoint yet: the trainer writes it, atomically, once a checkpoint's files are complete. A directory
+    or state file that cannot be read raises OSError.
     """
     state_file = os.path.join(model_dir, "checkpoint")
+    own = []
+    if own_name and os.path.isdir(model_dir):
+        pattern = re.compile(re.escape(own_name) + r"-\d+\.index")
+        own = [f[:-len(".index")] for f in os.listdir(model_dir) if pattern.fullmatch(f)]
     try:
         os.stat(state_file)
     except (FileNotFoundError, NotADirectoryError):
-        return []
+        return _newest_first(model_dir, own)
     try:
         state = tf.train.get_checkpoint_state(model_dir)
     except Exception:  # OpError, UnicodeDecodeError (binary garbage), ...: looked at again through os below
         state = None
     if state is not None:
-        names = list(state.all_model_checkpoint_paths or []) + [state.model_checkpoint_path or ""]
+        names = list(state.all_model_checkpoint_paths or []) + [state.model_checkpoint_path]
     else:
         with open(state_file, "rb"):  # raises PermissionError & co.: the caller reports it
             pass
@@ -158,16 +170,19 @@ def list_checkpoints(model_dir):
             print("warning: %s cannot be parsed; using the checkpoints found beside it" % state_file,
                   file=sys.stderr)
         names = [f[:-len(".index")] for f in os.listdir(model_dir) if f.endswith(".index")]
-    found, seen = [], set()
-    for name in reversed(names):  # the state file lists oldest first; the latest is model_checkpoint_path
-        if not name:
-            continue
+    return _newest_first(model_dir, names + own)
+
+
+def _newest_first(model_dir, names):
+    """The prefixes model_dir/<base name> of names whose .index exists, once each, by step, newest first."""
+    found = set()
+    for name in names:
         prefix = os.path.join(model_dir, os.path.basename(name))
-        if prefix not in seen and os.path.exists(prefix + ".index"):
-            seen.add(prefix)
-            found.append(prefix)
-    found.sort(key=lambda p: checkpoint_step(p) or -1, reverse=True)
-    return found
+        if name and os.path.exists(prefix + ".index"):
+            found.add(prefix)
+    # Newest step first; a name without a step last. The state file's order (oldest first) is not relied
+    # on: the course's and this package's files both name the step.
+    return sorted(found, key=lambda p: (checkpoint_step(p) or -1, p), reverse=True)
 
 
 # TensorFlow reads a checkpoint path as a file pattern (tf.io.gfile.glob) when it holds one of these, to
@@ -193,18 +208,19 @@ def tf_path(path):
     return "/proc/self/fd/%d/%s" % (_directory_fds[directory], name)
 
 
-def restore_newest(restore, model_dir):
+def restore_newest(restore, model_dir, own_name=None):
     """Restores the newest readable checkpoint in model_dir, falling back to older ones.
 
     Args:
       restore: function(prefix) that loads a checkpoint; raises tf.errors.OpError or ValueError if it cannot.
       model_dir: the checkpoint directory.
+      own_name: see list_checkpoints.
     Returns:
       The prefix restored, or None if model_dir has no checkpoint.
     Raises:
       UserError: checkpoints are listed but none of them can be restored.
     """
-    candidates = list_checkpoints(model_dir)
+    candidates = list_checkpoints(model_dir, own_name)
     for prefix in candidates:
         try:
             restore(prefix)

@@ -10,10 +10,10 @@ import os
 import sys
 import time
 
-import numpy as np
-
+# mnist_common first: it loads TensorFlow (and NumPy with it), Ctrl+C meanwhile ending in "Interrupted.", 130.
 from mnist_common import (tf, run_main, list_checkpoints, checkpoint_step, check_model_dir, EmaModel,
                           error_reason, tf_path)
+import numpy as np
 import input_data
 import mnist_backward
 

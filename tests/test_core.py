@@ -4,12 +4,14 @@ import gzip
 import hashlib
 import http.server
 import os
+import subprocess
+import sys
 import threading
 
 import numpy as np
 import pytest
 
-from conftest import run_script, assert_no_traceback
+from conftest import ROOT, run_script, assert_no_traceback, _env
 import input_data
 from mnist_common import tf
 import mnist_backward
@@ -251,3 +253,27 @@ def test_ema_worked_example(update):
                 sess.run(apply)
                 shadows.append(sess.run(ema.average(w1)))
     np.testing.assert_allclose(shadows, [0.9, 1.644, 2.328, 2.956], atol=1e-3)
+
+
+# A Ctrl+C that lands while `module` is first imported, simulated by an import hook raising KeyboardInterrupt
+# there (as Python's SIGINT handler would), then the script run as `python script`.
+_INTERRUPT_AT_IMPORT = """
+import runpy, sys
+module, script = sys.argv[1:3]
+class Interrupt:
+    def find_spec(self, name, path=None, target=None):
+        if name == module:
+            raise KeyboardInterrupt
+sys.meta_path.insert(0, Interrupt())
+sys.argv = sys.argv[2:]
+runpy.run_path(script, run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("script, module", [(s, m) for s in ("mnist_backward.py", "mnist_test.py", "mnist_app.py")
+                                            for m in ("numpy", "tensorflow")] + [("input_data.py", "numpy")])
+def test_ctrl_c_while_loading_is_one_line_and_130(script, module):
+    proc = subprocess.run([sys.executable, "-c", _INTERRUPT_AT_IMPORT, module, os.path.join(ROOT, script)],
+                          cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+    assert_no_traceback(proc)
+    assert proc.returncode == 130 and proc.stderr.strip() == "Interrupted.", proc.stderr

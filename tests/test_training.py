@@ -1,5 +1,6 @@
 """Training on the real MNIST through the real script: accuracy, resume, checkpoints, Ctrl+C, SIGKILL."""
 import os
+import shutil
 import signal
 
 import numpy as np
@@ -66,6 +67,42 @@ def test_resume_finishes_the_schedule(mnist_dir, tmp_path, dir_name):
 
     third = run_script("mnist_backward.py", "--steps", 600, "--model-dir", tmp_path, "--data-dir", mnist_dir)
     assert third.returncode == 0 and "already at step 600" in third.stdout
+
+
+@pytest.mark.parametrize("state", ["deleted", "stale"])
+def test_lost_state_file_resumes_and_overwrites_nothing(mnist_dir, tmp_path, trained_model, state):
+    # The trainer finds its own checkpoints (mnist_model-<step>) even when the state file lost track of them:
+    # a fresh start would have written new mnist_model-101 .. -500 over them.
+    shutil.copytree(trained_model, tmp_path, dirs_exist_ok=True)
+    if state == "deleted":
+        os.remove(tmp_path / "checkpoint")
+    else:
+        (tmp_path / "checkpoint").write_text('model_checkpoint_path: "mnist_model-9999"\n')
+    before = {f: (tmp_path / f).read_bytes() for f in os.listdir(tmp_path) if f.startswith("mnist_model-")}
+    proc = run_script("mnist_backward.py", "--steps", 600, "--log-every", 100, "--model-dir", tmp_path,
+                      "--data-dir", mnist_dir)
+    assert proc.returncode == 0, proc.stderr
+    assert "resuming from step 500" in proc.stdout
+    assert [checkpoint_step(p) for p in list_checkpoints(str(tmp_path))] == [600, 501, 500, 401, 301]
+    kept = [f for f in before if checkpoint_step(f.split(".")[0]) in (301, 401, 500)]
+    assert len(kept) == 9 and all((tmp_path / f).read_bytes() == before[f] for f in kept)
+
+
+@pytest.mark.parametrize("args, status, message", [
+    (["--seed", "-1"], 2, "error: --seed must be a whole number from 0 to 2**63 - 1, got -1"),
+    (["--batch-size", "100000"], 1, "error: --batch-size 100000 is larger than the 55000 training images in "),
+    (["--model-dir", "{file}"], 1, "error: model directory {file} is not a directory"),
+    (["--model-dir", ""], 1, "error: the model directory must not be an empty path"),
+])
+def test_bad_arguments_are_one_line_errors(mnist_dir, tmp_path, args, status, message):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    args = [a.format(file=a_file) for a in args]
+    proc = run_script("mnist_backward.py", "--steps", 5, "--data-dir", mnist_dir, *args)
+    assert_no_traceback(proc)
+    assert proc.returncode == status
+    assert message.format(file=a_file) in proc.stderr.strip().splitlines()[-1], proc.stderr
+    assert "Training on MNIST" not in proc.stdout  # refused before anything started
 
 
 def start_trainer(mnist_dir, model_dir, *args):
