@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import sys
+import tempfile
 import time
 
 # mnist_common first: it loads TensorFlow (and NumPy with it), Ctrl+C meanwhile ending in "Interrupted.", 130.
@@ -235,11 +236,15 @@ def backward(mnist, steps=STEPS, batch_size=BATCH_SIZE, model_dir=MODEL_SAVE_PAT
             if step >= steps:
                 print("Model in %s is already at step %d (--steps %d): nothing to do." % (model_dir, step, steps))
                 return step
+            os.makedirs(model_dir, exist_ok=True)
+            try:  # find out now, not at the first checkpoint, if checkpoints cannot be written there
+                tempfile.TemporaryFile(dir=model_dir).close()
+            except OSError as e:
+                raise UserError("cannot write checkpoints in %s (%s)" % (model_dir, e.strerror or e)) from None
             print("Training on MNIST from %s: model %s, steps %d, batch size %d, %s."
                   % (data_dir or "memory", model_dir, steps, batch_size,
                      "resuming from step %d" % step if restored else "fresh start"))
             sys.stdout.flush()
-            os.makedirs(model_dir, exist_ok=True)
             save_path = os.path.join(model_dir, MODEL_NAME)  # as printed; TensorFlow is given tf_path(save_path)
             tf_save_path = tf_path(save_path)
             graph.initialize(sess)

@@ -2,11 +2,13 @@
 import os
 import shutil
 import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from conftest import run_script, start_script, assert_no_traceback
+from conftest import ROOT, run_script, start_script, assert_no_traceback, _env
 from mnist_common import tf, EmaModel, list_checkpoints, checkpoint_step
 import mnist_test
 
@@ -224,3 +226,18 @@ def test_seed_makes_training_reproducible(tmp_path, mnist):
         np.testing.assert_array_equal(first[name], again[name], err_msg=name)
     for name in ("Variable", "Variable_2", "Variable/ExponentialMovingAverage"):
         assert not np.array_equal(first[name], other[name]), name
+
+
+def test_unwritable_model_dir_is_refused_before_training(mnist_dir, tmp_path):
+    model_dir = tmp_path / "read_only"
+    model_dir.mkdir()
+    model_dir.chmod(0o555)
+    # As root, permissions bind only without the capability to override them: drop it for this one command.
+    drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+    proc = subprocess.run(drop + [sys.executable, os.path.join(ROOT, "mnist_backward.py"), "--steps", "3",
+                                  "--model-dir", str(model_dir), "--data-dir", mnist_dir],
+                          cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+    assert_no_traceback(proc)
+    assert proc.returncode == 1
+    assert proc.stderr == "error: cannot write checkpoints in %s (Permission denied)\n" % model_dir
+    assert "Training on MNIST" not in proc.stdout and os.listdir(model_dir) == []
