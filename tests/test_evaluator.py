@@ -1,5 +1,6 @@
 """mnist_test.py: --once against an independent NumPy evaluation, polling beside a live trainer, bad files."""
 import os
+import re
 import shutil
 
 import numpy as np
@@ -173,8 +174,10 @@ def _save_unfit_checkpoint(prefix, hidden, with_ema):
 
 
 @pytest.mark.parametrize("hidden, with_ema, reason", [
-    (500, False, "Key Variable/ExponentialMovingAverage not found in checkpoint"),
-    (100, True, "Assign requires shapes of both tensors to match. lhs shape= [784,500] rhs shape= [784,100]")])
+    (500, False, r"Key Variable(_\d)?/ExponentialMovingAverage not found in checkpoint"),
+    # whichever of the three mismatched variables TensorFlow assigns first
+    (100, True, r"Assign requires shapes of both tensors to match\. "
+                r"lhs shape= \[(784,500\] rhs shape= \[784,100|500\] rhs shape= \[100|500,10\] rhs shape= \[100,10)\]")])
 def test_error_reason_of_a_checkpoint_that_does_not_fit(tmp_path, hidden, with_ema, reason):
     from mnist_common import EmaModel, error_reason
     prefix = str(tmp_path / "other")
@@ -184,7 +187,7 @@ def test_error_reason_of_a_checkpoint_that_does_not_fit(tmp_path, hidden, with_e
         model.restore(prefix)
     model.close()
     assert "\n" in caught.value.message  # TensorFlow's message runs over lines of framing ...
-    assert error_reason(caught.value) == reason  # ... and the reason is the one line kept
+    assert re.fullmatch(reason, error_reason(caught.value))  # ... and the reason is the one line kept
 
 
 @pytest.mark.parametrize("interval", ["-1", "nan", "inf", "1e300"])
