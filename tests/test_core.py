@@ -91,6 +91,7 @@ def test_next_batch_seed_is_reproducible_and_private():
     ("short_payload", "header says 30x28x28"),
     ("counts", "has 30 images but"),
     ("dims", "images are 28x27 pixels, MNIST's are 28x28"),
+    ("label_range", "train-labels-idx1-ubyte.gz: label 10 out of range 0-9"),
 ])
 def test_loader_errors_name_the_file(tmp_path, damage, message):
     make_mnist(tmp_path)
@@ -107,10 +108,12 @@ def test_loader_errors_name_the_file(tmp_path, damage, message):
         write_gz(tmp_path / input_data.TRAIN_LABELS, idx_bytes(2049, np.zeros(29)))
     elif damage == "dims":
         write_gz(path, idx_bytes(2051, np.zeros((30, 28, 27))))
+    elif damage == "label_range":
+        write_gz(tmp_path / input_data.TRAIN_LABELS, idx_bytes(2049, np.arange(30) % 11))
     with pytest.raises(input_data.DataError, match="^.*" + message.replace("(", r"\(").replace(")", r"\)")) as e:
         # An unreachable mirror (a closed port on this machine) stands in for being offline.
         input_data.read_data_sets(str(tmp_path), source_url="http://127.0.0.1:9/")
-    assert "train-images-idx3-ubyte.gz" in str(e.value)
+    assert ("train-labels" if damage == "label_range" else "train-images-idx3-ubyte.gz") in str(e.value)
     if damage == "missing":
         assert str(tmp_path) in str(e.value) and "http://127.0.0.1:9/" in str(e.value)
         assert os.listdir(tmp_path) and not [f for f in os.listdir(tmp_path) if f.endswith(".part")]
@@ -185,6 +188,29 @@ def test_read_data_sets_downloads_missing_files(tmp_path, http_dir, monkeypatch)
     assert ds.train.num_examples == 25 and sorted(os.listdir(tmp_path / "d")) == sorted(md5)
 
 
+def test_read_data_sets_checks_downloads_against_the_published_md5s(tmp_path, http_dir):
+    served, url = http_dir
+    make_mnist(served)  # synthetic files: their MD5s are not the published ones
+    with pytest.raises(input_data.DataError, match="train-images-idx3-ubyte.gz: downloaded from .* expected "
+                                                   "f68b3c2dcbeaaa9fbdd348bbdeb94873; file discarded"):
+        input_data.read_data_sets(str(tmp_path / "d"), source_url=url)
+    assert os.listdir(tmp_path / "d") == []
+
+
+def test_published_md5s_match_the_real_files(mnist_dir):
+    # SPEC.md's sums, written out here; ../shared/mnist's train-images file was recompressed (same content,
+    # other bytes), so its sum is checked on the decompressed content's size instead.
+    published = {"train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+                 "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+                 "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c"}
+    assert input_data.MD5 == dict(published, **{"train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873"})
+    for name, md5 in published.items():
+        with open(os.path.join(mnist_dir, name), "rb") as f:
+            assert hashlib.md5(f.read()).hexdigest() == md5, name
+    with gzip.open(os.path.join(mnist_dir, "train-images-idx3-ubyte.gz")) as f:
+        assert len(f.read()) == 16 + 60000 * 28 * 28
+
+
 def test_data_dir_rule(monkeypatch):
     monkeypatch.delenv(input_data.DATA_DIR_ENV, raising=False)
     assert input_data.resolve_data_dir(None) == "./data/"
@@ -220,6 +246,41 @@ def test_no_regularizer_no_collection():
     with tf.Graph().as_default():
         mnist_forward.forward(tf.placeholder(tf.float32, [None, 784]), None)
         assert tf.get_collection("losses") == []
+
+
+def test_loss_and_one_step_match_numpy():
+    # The course's loss and update, recomputed in NumPy from the weights and the batch the step used, with the
+    # constants written out from SPEC.md: loss = mean cross-entropy + 0.0001 * (sum w1^2 + sum w2^2) / 2, then
+    # w -= 0.1 * dloss/dw (the rate at step 0) for w1, b1, w2, b2.
+    rng = np.random.default_rng(0)
+    images = rng.random((40, 784), dtype=np.float32)
+    labels = input_data.dense_to_one_hot(rng.integers(0, 10, 40))
+    with tf.Graph().as_default():
+        tf.set_random_seed(1)
+        graph = mnist_backward.TrainingGraph(input_data.DataSet(images, labels, seed=2), 16, resident=False)
+        weights = tf.trainable_variables()
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            graph.prepare(sess, 1)
+            feed = graph.feed()
+            w1, b1, w2, b2 = [w.astype(np.float64) for w in sess.run(weights)]
+            loss, _ = sess.run([graph.loss, graph.train_op], feed)
+            after = sess.run(weights)
+    x, y = feed[graph.x].astype(np.float64), feed[graph.y_]
+    pre = x @ w1 + b1
+    hidden = np.maximum(pre, 0)
+    logits = hidden @ w2 + b2
+    shifted = logits - logits.max(1, keepdims=True)
+    p = np.exp(shifted) / np.exp(shifted).sum(1, keepdims=True)
+    ce = -np.mean(np.log(p[np.arange(16), y.argmax(1)]))
+    l2 = 0.0001 * ((w1 ** 2).sum() + (w2 ** 2).sum()) / 2
+    assert l2 > 0.1  # large enough that a wrong factor shows
+    np.testing.assert_allclose(loss, ce + l2, rtol=1e-5)
+    d_logits = (p - y) / 16
+    d_pre = (d_logits @ w2.T) * (pre > 0)
+    grads = [x.T @ d_pre + 0.0001 * w1, d_pre.sum(0), hidden.T @ d_logits + 0.0001 * w2, d_logits.sum(0)]
+    for name, w, g, got in zip(["w1", "b1", "w2", "b2"], [w1, b1, w2, b2], grads, after):
+        np.testing.assert_allclose(got, w - 0.1 * g, rtol=0, atol=2e-7, err_msg=name)
 
 
 def test_learning_rate_schedule():

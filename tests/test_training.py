@@ -1,5 +1,6 @@
 """Training on the real MNIST through the real script: accuracy, resume, checkpoints, Ctrl+C, SIGKILL."""
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -50,6 +51,8 @@ def test_resume_finishes_the_schedule(mnist_dir, tmp_path, dir_name):
     assert "fresh start" in first.stdout.splitlines()[1]
     lines = [l for l in first.stdout.splitlines() if l.startswith("After ")]
     assert [int(l.split()[1]) for l in lines] == [1, 101, 201, 300]
+    for line in lines:  # the course's line, as SPEC.md gives it (printed with %d and %g)
+        assert re.fullmatch(r"After \d+ training step\(s\), loss on training batch is \d+(\.\d+)?(e-?\d+)?\.", line)
     assert "Finished at step 300: 300 steps in" in first.stdout.splitlines()[-1]
     assert first.stderr == ""  # TensorFlow's import noise is silenced
 
@@ -108,7 +111,9 @@ def test_bad_arguments_are_one_line_errors(mnist_dir, tmp_path, args, status, me
 
 
 def start_trainer(mnist_dir, model_dir, *args):
-    return start_script("mnist_backward.py", "--steps", 1000000, "--model-dir", model_dir, "--data-dir", mnist_dir,
+    # Far more steps than a test waits for, but few enough that a trainer which never prints the line awaited
+    # ends, and read_until fails, in a minute or two rather than hanging.
+    return start_script("mnist_backward.py", "--steps", 3000, "--model-dir", model_dir, "--data-dir", mnist_dir,
                         *args)
 
 
