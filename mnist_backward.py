@@ -8,14 +8,13 @@ schedule (training stops when the global step reaches --steps).
 """
 import argparse
 import os
-import re
 import signal
 import sys
 import tempfile
 import time
 
 # mnist_common first: it loads TensorFlow (and NumPy with it), Ctrl+C meanwhile ending in "Interrupted.", 130.
-from mnist_common import (tf, run_main, check_model_dir, list_checkpoints, restore_newest, session_config,
+from mnist_common import (tf, run_main, check_model_dir, own_checkpoints, restore_newest, session_config,
                           tf_path, UserError)
 import numpy as np
 import input_data
@@ -229,9 +228,7 @@ def backward(mnist, steps=STEPS, batch_size=BATCH_SIZE, model_dir=MODEL_SAVE_PAT
             restored = restore_newest(lambda prefix: saver.restore(sess, tf_path(prefix)), model_dir, MODEL_NAME)
             if restored is None:
                 sess.run(tf.global_variables_initializer())
-            own = re.compile(re.escape(MODEL_NAME) + r"-\d+")
-            saver.recover_last_checkpoints([tf_path(p) for p in reversed(list_checkpoints(model_dir, MODEL_NAME))
-                                            if own.fullmatch(os.path.basename(p))])
+            saver.recover_last_checkpoints([tf_path(p) for p in reversed(own_checkpoints(model_dir, MODEL_NAME))])
             step = int(sess.run(global_step))
             if step >= steps:
                 print("Model in %s is already at step %d (--steps %d): nothing to do." % (model_dir, step, steps))

@@ -148,10 +148,7 @@ def list_checkpoints(model_dir, own_name=None):
     or state file that cannot be read raises OSError.
     """
     state_file = os.path.join(model_dir, "checkpoint")
-    own = []
-    if own_name and os.path.isdir(model_dir):
-        pattern = re.compile(re.escape(own_name) + r"-\d+\.index")
-        own = [f[:-len(".index")] for f in os.listdir(model_dir) if pattern.fullmatch(f)]
+    own = own_checkpoints(model_dir, own_name) if own_name else []
     try:
         os.stat(state_file)
     except (FileNotFoundError, NotADirectoryError):
@@ -171,6 +168,14 @@ def list_checkpoints(model_dir, own_name=None):
                   file=sys.stderr)
         names = [f[:-len(".index")] for f in os.listdir(model_dir) if f.endswith(".index")]
     return _newest_first(model_dir, names + own)
+
+
+def own_checkpoints(model_dir, own_name):
+    """The checkpoints <own_name>-<step> in model_dir, whatever its state file says, newest first."""
+    if not os.path.isdir(model_dir):
+        return []
+    pattern = re.compile(re.escape(own_name) + r"-\d+\.index")
+    return _newest_first(model_dir, [f[:-len(".index")] for f in os.listdir(model_dir) if pattern.fullmatch(f)])
 
 
 def _newest_first(model_dir, names):
