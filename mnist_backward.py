@@ -14,8 +14,8 @@ import tempfile
 import time
 
 # mnist_common first: it loads TensorFlow (and NumPy with it), Ctrl+C meanwhile ending in "Interrupted.", 130.
-from mnist_common import (tf, run_main, check_model_dir, own_checkpoints, restore_newest, session_config,
-                          tf_path, UserError)
+from mnist_common import (tf, run_main, check_model_dir, claim_model_dir, own_checkpoints, remove_save_leftovers,
+                          restore_newest, session_config, tf_path, UserError)
 import numpy as np
 import input_data
 import mnist_forward
@@ -225,6 +225,8 @@ def backward(mnist, steps=STEPS, batch_size=BATCH_SIZE, model_dir=MODEL_SAVE_PAT
         with tf.Session(config=session_config()) as sess:
             # Checkpoints named MODEL_NAME-<step> count even when the state file lost track of them: they are
             # resumed from, never overwritten by a fresh start, and counted towards the five kept.
+            if os.path.isdir(model_dir):
+                claim_model_dir(model_dir)
             restored = restore_newest(lambda prefix: saver.restore(sess, tf_path(prefix)), model_dir, MODEL_NAME)
             if restored is None:
                 sess.run(tf.global_variables_initializer())
@@ -234,13 +236,18 @@ def backward(mnist, steps=STEPS, batch_size=BATCH_SIZE, model_dir=MODEL_SAVE_PAT
                 print("Model in %s is already at step %d (--steps %d): nothing to do." % (model_dir, step, steps))
                 return step
             os.makedirs(model_dir, exist_ok=True)
+            claim_model_dir(model_dir)
             try:  # find out now, not at the first checkpoint, if checkpoints cannot be written there
                 tempfile.TemporaryFile(dir=model_dir).close()
             except OSError as e:
                 raise UserError("cannot write checkpoints in %s (%s)" % (model_dir, e.strerror or e)) from None
+            leftovers = remove_save_leftovers(model_dir, MODEL_NAME)
             print("Training on MNIST from %s: model %s, steps %d, batch size %d, %s."
                   % (data_dir or "memory", model_dir, steps, batch_size,
                      "resuming from step %d" % step if restored else "fresh start"))
+            if leftovers:
+                print("Removed %d file(s) left in %s by a save that was cut short: %s."
+                      % (len(leftovers), model_dir, ", ".join(leftovers)))
             sys.stdout.flush()
             save_path = os.path.join(model_dir, MODEL_NAME)  # as printed; TensorFlow is given tf_path(save_path)
             tf_save_path = tf_path(save_path)
@@ -306,6 +313,8 @@ def main(argv=None):
     if changed:
         print("Overriding: " + ", ".join(changed))
     check_model_dir(args.model_dir)
+    if os.path.isdir(args.model_dir):
+        claim_model_dir(args.model_dir)  # before the data load: a second trainer is told at once
     data_dir = input_data.resolve_data_dir(args.data_dir)
     mnist = input_data.read_data_sets(data_dir, one_hot=True, seed=args.seed)
     if args.batch_size > mnist.train.num_examples:

@@ -3,7 +3,8 @@
 - ``tf``: ``tensorflow.compat.v1`` in graph mode, imported quietly (TensorFlow's import-time log noise is
   silenced unless the user has set ``TF_CPP_MIN_LOG_LEVEL``).
 - ``UserError`` and ``run_main``: bad input ends a command with one line and a status, never a traceback.
-- Checkpoint discovery that tolerates a trainer deleting or writing checkpoints meanwhile.
+- Checkpoint discovery that tolerates a trainer deleting or writing checkpoints meanwhile; the trainer's
+  claim on its model directory, and its removal of what an interrupted save left there.
 - ``EmaModel``: the graph that restores the exponential-moving-average (shadow) weights into the network,
   built once and used by both ``mnist_test.py`` and ``mnist_app.py``.
 """
@@ -176,6 +177,63 @@ def own_checkpoints(model_dir, own_name):
         return []
     pattern = re.compile(re.escape(own_name) + r"-\d+\.index")
     return _newest_first(model_dir, [f[:-len(".index")] for f in os.listdir(model_dir) if pattern.fullmatch(f)])
+
+
+_claimed = {}  # real path of a model directory -> the descriptor holding its lock
+
+
+def claim_model_dir(model_dir):
+    """Makes this process the only trainer of model_dir (an existing directory) for as long as it runs.
+
+    Two trainers in one directory would write the same checkpoint names and delete each other's files. The
+    claim is an exclusive flock on the directory itself: no file is added, and the kernel releases it when
+    the process ends, even by SIGKILL. Claiming a directory this process holds already does nothing; where
+    the file system has no locks, nothing is claimed.
+
+    Raises:
+      UserError: another process holds model_dir.
+    """
+    import fcntl  # here: only the trainer needs it
+    key = os.path.realpath(model_dir)
+    if key in _claimed:
+        return
+    fd = os.open(model_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise UserError("model directory %s is being trained by another process; wait for it to end, or "
+                        "use another --model-dir" % model_dir) from None
+    except OSError:  # no locks here (some network file systems): go on unguarded
+        pass
+    _claimed[key] = fd
+
+
+def remove_save_leftovers(model_dir, own_name):
+    """Deletes what saves of <own_name>-<step> checkpoints that never finished left in model_dir.
+
+    TensorFlow writes each file of a checkpoint under a temporary name and renames it into place: the data,
+    then the .index, then the state file "checkpoint", then the .meta; old checkpoints are deleted .meta,
+    .index, then data. A process killed part way leaves temporaries (*.tempstate<digits>,
+    *.tmp<32 hex digits>) and .data or .meta files whose .index is missing. None of them can be restored.
+    Only the trainer that claimed model_dir may call this (see claim_model_dir).
+
+    Returns:
+      The names of the files removed, sorted.
+    """
+    prefix = re.escape(own_name) + r"-\d+"
+    data = r"data-\d{5}-of-\d{5}"
+    temporary = re.compile(r"%s\.(%s|index)\.tempstate\d+|(%s\.meta|checkpoint)\.tmp[0-9a-f]{32}"
+                           % (prefix, data, prefix))
+    part = re.compile(r"(%s)\.(%s|meta)" % (prefix, data))
+    names = set(os.listdir(model_dir))
+    removed = []
+    for name in names:
+        m = part.fullmatch(name)
+        if temporary.fullmatch(name) or (m and m.group(1) + ".index" not in names):
+            os.remove(os.path.join(model_dir, name))
+            removed.append(name)
+    return sorted(removed)
 
 
 def _newest_first(model_dir, names):

@@ -161,6 +161,135 @@ def test_sigkill_mid_save_then_resume(mnist_dir, tmp_path):
     assert "Finished at step %d" % (step + 20) in resumed.stdout
 
 
+# Runs the trainer, killed with SIGKILL at a chosen point inside TensorFlow's Saver.save: argv is ROOT, the
+# point, which call to kill at, then the trainer's flags. Points: "delete" kills once that many files of old
+# checkpoints are deleted; "checkpoint.tmp" (the state file) or ".meta.tmp" kills just before the temporary
+# file of that name is renamed into place, that many times over; "none" never kills.
+KILLED_TRAINER = r"""
+import os, signal, sys
+sys.path.insert(0, sys.argv[1])
+point, count = sys.argv[2], int(sys.argv[3])
+import mnist_common, mnist_backward
+from tensorflow.python.checkpoint import checkpoint_management
+from tensorflow.python.lib.io import file_io
+calls = []
+
+def count_call():
+    calls.append(1)
+    if len(calls) == count:
+        sys.stdout.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+delete_file, rename = checkpoint_management._delete_file_if_exists, file_io.rename
+
+def deleting(spec):
+    delete_file(spec)
+    if point == "delete":
+        count_call()
+
+def renaming(src, dst, overwrite=False):
+    if point in os.path.basename(src):
+        count_call()
+    return rename(src, dst, overwrite)
+
+checkpoint_management._delete_file_if_exists, file_io.rename = deleting, renaming
+mnist_common.run_main(lambda: mnist_backward.main(sys.argv[4:]))
+"""
+
+
+def test_sigkill_at_each_point_of_a_save_then_resume(mnist_dir, tmp_path):
+    # TensorFlow saves a checkpoint as: data and .index (each written under a temporary name, then renamed),
+    # the state file "checkpoint" (the same), deletion of the oldest beyond five (.meta, .index, data), then
+    # the .meta (the same). Killed at each stage, the checkpoints before it stay loadable, the next run resumes
+    # from the newest complete one and clears what the cut-short save left.
+    script = tmp_path / "killed_trainer.py"
+    script.write_text(KILLED_TRAINER)
+    model_dir = tmp_path / "model"
+
+    def train(point, count, *args):
+        proc = subprocess.run([sys.executable, str(script), ROOT, point, str(count), "--model-dir", str(model_dir),
+                               "--data-dir", mnist_dir, *map(str, args)],
+                              cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
+        assert_no_traceback(proc)
+        return proc
+
+    def steps(own=False):
+        return [checkpoint_step(p) for p in list_checkpoints(str(model_dir), "mnist_model" if own else None)]
+
+    def files():
+        return sorted(os.listdir(model_dir))
+
+    # 1. Killed as the third save's state file is put in place: checkpoint 3 is complete, the state file still
+    #    lists 1 and 2 (all a reader such as mnist_test.py sees), and its temporary is left behind.
+    first = train("checkpoint.tmp", 3, "--steps", 100, "--log-every", 1, "--seed", 4)
+    assert first.returncode == -signal.SIGKILL, first.stderr
+    assert steps() == [2, 1] and steps(own=True) == [3, 2, 1]
+    state_tmp = [f for f in files() if f.startswith("checkpoint.tmp")]
+    assert len(state_tmp) == 1
+
+    # 2. Resumes from 3, clears the temporary; in the save of 6, killed while deleting checkpoint 1 (the oldest
+    #    of six) after its .meta and .index went: its data file is left, and the state file lists 2 to 6.
+    second = train("delete", 2, "--steps", 100, "--log-every", 1)
+    assert second.returncode == -signal.SIGKILL, second.stderr
+    assert "resuming from step 3." in second.stdout
+    assert "Removed 1 file(s) left in %s by a save that was cut short: %s." % (model_dir, state_tmp[0]) \
+        in second.stdout
+    assert steps() == [6, 5, 4, 3, 2]
+    assert "mnist_model-1.data-00000-of-00001" in files() and "mnist_model-1.index" not in files()
+
+    # 3. Resumes from 6; killed as the .meta of its first save (7) is put in place, after 2 was deleted.
+    third = train(".meta.tmp", 1, "--steps", 100, "--log-every", 1)
+    assert third.returncode == -signal.SIGKILL, third.stderr
+    assert "resuming from step 6." in third.stdout
+    assert "by a save that was cut short: mnist_model-1.data-00000-of-00001." in third.stdout
+    assert steps() == [7, 6, 5, 4, 3]
+    meta_tmp = [f for f in files() if f.startswith("mnist_model-7.meta.tmp")]
+    assert len(meta_tmp) == 1 and "mnist_model-7.meta" not in files()
+    # What a kill inside the save of 8 leaves (TensorFlow's C++ writes it): the data renamed into place, the
+    # .index still under its temporary name, half written.
+    shutil.copy(model_dir / "mnist_model-7.data-00000-of-00001", model_dir / "mnist_model-8.data-00000-of-00001")
+    index = (model_dir / "mnist_model-7.index").read_bytes()
+    (model_dir / "mnist_model-8.index.tempstate5550123").write_bytes(index[:len(index) // 2])
+
+    # 4. Resumes from 7, clears all three leftovers, finishes; five complete checkpoints and nothing else.
+    last = train("none", 0, "--steps", 12, "--log-every", 1000)
+    assert last.returncode == 0, last.stderr
+    assert "resuming from step 7." in last.stdout
+    assert "Removed 3 file(s) left in %s by a save that was cut short: %s." % (model_dir, ", ".join(sorted(
+        [meta_tmp[0], "mnist_model-8.data-00000-of-00001", "mnist_model-8.index.tempstate5550123"]))) in last.stdout
+    assert "Finished at step 12: 5 steps" in last.stdout
+    assert steps() == [12, 7, 6, 5, 4]
+    kept = {"mnist_model-%d.%s" % (n, ext) for n in (12, 7, 6, 5, 4) for ext in ("index", "data-00000-of-00001",
+                                                                                "meta")}
+    # 6 and 7 have no .meta (their saves were cut short before it), which restoring does not need.
+    assert files() == sorted(kept - {"mnist_model-6.meta", "mnist_model-7.meta"} | {"checkpoint"})
+    model = EmaModel()
+    try:
+        for prefix in list_checkpoints(str(model_dir)):
+            model.restore(prefix)
+    finally:
+        model.close()
+
+
+def test_a_second_trainer_in_the_same_model_dir_is_refused(mnist_dir, tmp_path, capsys):
+    import fcntl
+    import mnist_backward
+    from mnist_common import run_main
+    held = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running trainer holds its model directory
+    try:
+        with pytest.raises(SystemExit) as exit:
+            run_main(lambda: mnist_backward.main(["--steps", "5", "--model-dir", str(tmp_path),
+                                                  "--data-dir", mnist_dir]))
+    finally:
+        os.close(held)
+    out, err = capsys.readouterr()
+    assert exit.value.code == 1
+    assert err == ("error: model directory %s is being trained by another process; wait for it to end, or use "
+                   "another --model-dir\n" % tmp_path)
+    assert "Training on MNIST" not in out and os.listdir(tmp_path) == []
+
+
 def _course_style_graph():
     """The course's own graph, written independently of this package: unnamed variables w1, b1, w2, b2,
     then the global step, then the EMA of the trainable variables."""
