@@ -111,6 +111,21 @@ def test_seed_pre_pic_exact(tmp_path):
 # ---------------------------------------------------------------------------------------------------------
 # MNIST-style preprocessing
 
+def test_field_constants_are_mnists(mnist):
+    # CENTRE and BOX are what the real test images show: mean centre of mass (row, column), and the longer
+    # side of the digit's bounding box in nearly every image.
+    images = mnist.test.images.reshape(-1, 28, 28).astype(np.float64)
+    rows, cols = np.indices((28, 28))
+    mass = images.sum(axis=(1, 2))
+    assert abs(((images * rows).sum(axis=(1, 2)) / mass).mean() - mnist_picture.CENTRE) < 0.05
+    assert abs(((images * cols).sum(axis=(1, 2)) / mass).mean() - mnist_picture.CENTRE) < 0.05
+    def extent(ink):  # [N, 28] bool: from the first to the last True, in pixels
+        return 28 - ink.argmax(axis=1) - ink[:, ::-1].argmax(axis=1)
+    longer = np.maximum(extent(images.any(axis=2)), extent(images.any(axis=1)))
+    assert np.mean(longer == mnist_picture.BOX) > 0.99
+    assert mnist_picture.SIZE == 28
+
+
 def test_mnist_preprocessing_shape_range_centre(tmp_path, digits):
     images, _ = digits
     for i, image in enumerate(images[:5]):
