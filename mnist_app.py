@@ -149,8 +149,20 @@ def _try_prepare(entry, preprocess):
         return None, str(e)
 
 
+_ESCAPED = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def shown(path):
+    """path as it starts an output line. A name holding a tab, a line break or a backslash would break the
+    line, or be misread: as sha256sum does, those are written \\t, \\n, \\r, \\\\ and the line starts
+    with a backslash. Any other name is written as it is."""
+    if not any(c in path for c in _ESCAPED):
+        return path
+    return "\\" + "".join(_ESCAPED.get(c, c) for c in path)
+
+
 def _error(path, reason):
-    print("%s: error: %s" % (path, reason), file=sys.stderr)
+    print("%s: error: %s" % (shown(path), reason), file=sys.stderr)
     sys.stderr.flush()
 
 
@@ -179,7 +191,7 @@ def batch(paths, model_dir, preprocess):
                 probabilities = model.probabilities_of(np.stack(arrays))
                 for path, p in zip(ready, probabilities):
                     digit = int(np.argmax(p))
-                    print("%s\t%d\t%.3f" % (path, digit, p[digit]))
+                    print("%s\t%d\t%.3f" % (shown(path), digit, p[digit]))
                 sys.stdout.flush()
     return 1 if failed else 0
 

@@ -487,6 +487,26 @@ def test_app_bench_smoke(trained_model, mnist_dir, tmp_path):
     assert proc.stdout.strip().startswith("No checkpoint file found in %s" % tmp_path)
 
 
+def test_file_names_with_tab_newline_or_backslash_are_escaped(trained_model, tmp_path, digits, capsys):
+    # One picture a line, whatever its name: tab, CR, newline and backslash are written \t \r \n \\ and the
+    # line starts with a backslash (sha256sum's convention); other names are written as they are.
+    images, _ = digits
+    names = ["plain.png", "tab\there.png", "two\nlines.png", "back\\slash.png", "cr\r.png"]
+    for name in names:
+        to_image(digit_grey(images[0])).save(tmp_path / name, format="PNG")
+    (tmp_path / "bad\tname.png").write_text("not a picture")
+    assert mnist_app.main([str(tmp_path), "--model-dir", trained_model]) == 1
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    folder = str(tmp_path)  # pytest's, without a backslash
+    assert len(lines) == 5 and all(re.fullmatch(r"[^\t\r]+\t\d\t\d\.\d{3}", line) for line in lines), lines
+    assert {line.split("\t")[0] for line in lines} == {folder + "/plain.png"} | {
+        "\\" + folder + "/" + escaped for escaped in ("tab\\there.png", "two\\nlines.png", "back\\\\slash.png",
+                                                    "cr\\r.png")}
+    assert len({line.split("\t", 1)[1] for line in lines}) == 1  # the same picture, the same prediction
+    assert err == "\\%s/bad\\tname.png: error: not a picture (Pillow cannot identify it)\n" % folder
+
+
 def test_file_name_that_is_not_utf8_passes_through(trained_model, tmp_path, digits):
     images, _ = digits
     folder = os.fsencode(str(tmp_path))
