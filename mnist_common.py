@@ -136,39 +136,42 @@ _warned_state_files = set()
 def list_checkpoints(model_dir, own_name=None):
     """Checkpoint prefixes in model_dir, newest first, as listed by its 'checkpoint' state file.
 
-    With own_name (the trainer's MODEL_NAME), the checkpoints <own_name>-<step> found in model_dir are added
-    to that list: those a state file lost track of (deleted, damaged, rewritten by another run) are still
-    resumed from, and never overwritten by a fresh start. Only the sole writer of model_dir should ask:
-    the scan can see a checkpoint that is still being written.
+    Where the state file is missing, cannot be parsed (said once, on stderr) or lists nothing that exists,
+    the checkpoints found in model_dir (their .index files) are used instead. That is safe beside a trainer:
+    TensorFlow renames a checkpoint's .index into place only after its data, so a listed checkpoint is
+    complete (though the trainer may delete it meanwhile: restoring then fails, and the caller skips it).
+    With own_name (the trainer's MODEL_NAME), the checkpoints <own_name>-<step> in model_dir are always added
+    to the state file's list: those it lost track of (deleted, damaged, rewritten by another run) are still
+    resumed from, and never overwritten by a fresh start.
 
     Paths in the state file are resolved by their base name inside model_dir, so a model directory that was
     moved, or written by the course code with paths relative to another directory, still works. Only
-    prefixes whose .index file exists are returned. A state file that cannot be parsed is reported once and
-    the checkpoints beside it are used. Otherwise, for a reader beside a trainer, no state file means no
-    checkpoint yet: the trainer writes it, atomically, once a checkpoint's files are complete. A directory
-    or state file that cannot be read raises OSError.
+    prefixes whose .index file exists are returned. A directory or state file that cannot be read raises
+    OSError.
     """
     state_file = os.path.join(model_dir, "checkpoint")
     own = own_checkpoints(model_dir, own_name) if own_name else []
-    try:
-        os.stat(state_file)
-    except (FileNotFoundError, NotADirectoryError):
-        return _newest_first(model_dir, own)
-    try:
-        state = tf.train.get_checkpoint_state(model_dir)
-    except Exception:  # OpError, UnicodeDecodeError (binary garbage), ...: looked at again through os below
-        state = None
-    if state is not None:
-        names = list(state.all_model_checkpoint_paths or []) + [state.model_checkpoint_path]
-    else:
-        with open(state_file, "rb"):  # raises PermissionError & co.: the caller reports it
-            pass
-        if state_file not in _warned_state_files:
-            _warned_state_files.add(state_file)
-            print("warning: %s cannot be parsed; using the checkpoints found beside it" % state_file,
-                  file=sys.stderr)
-        names = [f[:-len(".index")] for f in os.listdir(model_dir) if f.endswith(".index")]
-    return _newest_first(model_dir, names + own)
+    if not os.path.isdir(model_dir):
+        return []
+    names = []
+    if os.path.exists(state_file):
+        try:
+            state = tf.train.get_checkpoint_state(model_dir)
+        except Exception:  # OpError, UnicodeDecodeError (binary garbage), ...: looked at again through os below
+            state = None
+        if state is not None:
+            names = list(state.all_model_checkpoint_paths or []) + [state.model_checkpoint_path]
+        else:
+            with open(state_file, "rb"):  # raises PermissionError & co.: the caller reports it
+                pass
+            if state_file not in _warned_state_files:
+                _warned_state_files.add(state_file)
+                print("warning: %s cannot be parsed; using the checkpoints found beside it" % state_file,
+                      file=sys.stderr)
+    listed = _newest_first(model_dir, names + own)
+    if listed:
+        return listed
+    return _newest_first(model_dir, [f[:-len(".index")] for f in os.listdir(model_dir) if f.endswith(".index")])
 
 
 def own_checkpoints(model_dir, own_name):

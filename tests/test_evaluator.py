@@ -200,10 +200,15 @@ def test_interval_out_of_range_is_a_usage_error(tmp_path, interval):
         "error: --interval must be from 0 to 86400 seconds, got %g" % float(interval))
 
 
-def test_unparsable_state_file_falls_back_to_the_checkpoints_beside_it(tmp_path, trained_model, mnist_dir):
+def test_missing_stale_or_unparsable_state_file_falls_back_to_the_checkpoints_beside_it(tmp_path, trained_model,
+                                                                                       mnist_dir):
     shutil.copytree(trained_model, tmp_path, dirs_exist_ok=True)
-    for garbage in (b"model_checkpoint_path: {", b""):  # text that does not parse, an empty file: in-process
-        (tmp_path / "checkpoint").write_bytes(garbage)
+    # In-process: text that does not parse, an empty file, a state file naming only deleted checkpoints, none.
+    for garbage in (b"model_checkpoint_path: {", b"", b'model_checkpoint_path: "mnist_model-9999"\n', None):
+        if garbage is None:
+            os.remove(tmp_path / "checkpoint")
+        else:
+            (tmp_path / "checkpoint").write_bytes(garbage)
         assert [checkpoint_step(p) for p in list_checkpoints(str(tmp_path))] == [500, 401, 301, 201, 101]
     (tmp_path / "checkpoint").write_bytes(b"\x8f\xff\x00binary")  # not even UTF-8: through the evaluator
     proc = run_script("mnist_test.py", "--once", "--model-dir", tmp_path, "--data-dir", mnist_dir)
