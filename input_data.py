@@ -279,6 +279,16 @@ def read_data_sets(train_dir=None, one_hot=False, validation_size=VALIDATION_SIZ
         test=DataSet(test_images, test_labels, seed=seeds[2]))
 
 
+DATA_DIR_HELP = "MNIST directory (default: $%s, else %s)" % (DATA_DIR_ENV, DEFAULT_DATA_DIR)
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """The package's --help: each flag's default is shown, except None, which the flag's help explains."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Download (if needed) and verify the MNIST files.")
     parser.add_argument("--data-dir", default=None,

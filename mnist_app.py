@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from mnist_common import run_main, restore_newest, check_model_dir, UserError, EmaModel
 import numpy as np
 from PIL import Image
+import input_data
 import mnist_backward
 import mnist_picture
 from mnist_picture import PictureError
@@ -242,7 +243,7 @@ def application(model_dir=mnist_backward.MODEL_SAVE_PATH, preprocess="mnist"):
 def main(argv=None):
     p = argparse.ArgumentParser(description="Read handwritten digits from pictures: at the course's prompt "
                                             "(no PATH) or in batch (PATH<TAB>DIGIT<TAB>PROBABILITY).",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=input_data.HelpFormatter)
     p.add_argument("paths", nargs="*", metavar="PATH", help="pictures or folders of pictures (none: prompt)")
     p.add_argument("--model-dir", default=mnist_backward.MODEL_SAVE_PATH, help="checkpoint directory")
     p.add_argument("--preprocess", choices=PREPROCESSING, default="mnist",

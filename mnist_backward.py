@@ -288,15 +288,14 @@ def backward(mnist, steps=STEPS, batch_size=BATCH_SIZE, model_dir=MODEL_SAVE_PAT
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description="Train the course's 784-500-10 MNIST network.",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=input_data.HelpFormatter)
     p.add_argument("--steps", type=int, default=STEPS, help="train until the global step reaches this")
     p.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="images per step")
     p.add_argument("--model-dir", default=MODEL_SAVE_PATH, help="checkpoint directory (resumed from)")
     p.add_argument("--data-dir", default=None,
-                   help="MNIST directory (default: $%s, else %s)" % (input_data.DATA_DIR_ENV,
-                                                                     input_data.DEFAULT_DATA_DIR))
+                   help=input_data.DATA_DIR_HELP)
     p.add_argument("--log-every", type=int, default=LOG_EVERY, help="progress line and checkpoint interval")
-    p.add_argument("--seed", type=int, default=None, help="seed for initialisation and batch order")
+    p.add_argument("--seed", type=int, default=None, help="seed for initialisation and batch order (default: none, a random start)")
     args = p.parse_args(argv)
     for name in ("steps", "batch_size", "log_every"):
         if getattr(args, name) < 1:

@@ -95,15 +95,14 @@ def test(mnist, model_dir=mnist_backward.MODEL_SAVE_PATH, interval=TEST_INTERVAL
 
 def main(argv=None):
     p = argparse.ArgumentParser(description="Evaluate MNIST checkpoints (EMA weights) as training writes them.",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=input_data.HelpFormatter)
     p.add_argument("--interval", type=float, default=TEST_INTERVAL_SECS, help="seconds between polls")
     p.add_argument("--model-dir", default=mnist_backward.MODEL_SAVE_PATH, help="checkpoint directory")
     p.add_argument("--data-dir", default=None,
-                   help="MNIST directory (default: $%s, else %s)" % (input_data.DATA_DIR_ENV,
-                                                                     input_data.DEFAULT_DATA_DIR))
+                   help=input_data.DATA_DIR_HELP)
     p.add_argument("--once", action="store_true", help="evaluate the latest checkpoint and exit")
     p.add_argument("--until-step", type=int, default=None, metavar="N",
-                   help="exit after evaluating a checkpoint of step >= N")
+                   help="exit after evaluating a checkpoint of step >= N (default: poll until Ctrl+C)")
     args = p.parse_args(argv)
     if not 0 <= args.interval <= MAX_INTERVAL_SECS:  # also refuses nan and inf, which time.sleep cannot take
         p.error("--interval must be from 0 to %d seconds, got %g" % (MAX_INTERVAL_SECS, args.interval))

@@ -308,14 +308,18 @@ def speed_report(model_dir, mnist, count, seed, preprocess):
     print("  %-58s %6.1f s  %5.1f ms a picture" % ("course's approach (graph + restore per picture)",
                                                    course_time, course_time / count * 1e3))
     print("  mnist_app.py is %.1fx faster (same predictions: %.0f%%)" % (course_time / app_time, agree * 100))
+    if agree < 1:
+        print("  error: the two disagree on %d of %d pictures" % (round((1 - agree) * count), count))
+        return 1
     return 0
 
 
 def main(argv=None):
+    import input_data  # numpy only: light enough for --help
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=input_data.HelpFormatter)
     p.add_argument("--model-dir", default="./model/", help="checkpoint directory")
-    p.add_argument("--data-dir", default=None, help="MNIST directory (default: $MNIST_DATA_DIR, else ./data/)")
+    p.add_argument("--data-dir", default=None, help=input_data.DATA_DIR_HELP)
     p.add_argument("--count", type=int, default=600, help="photo-like pictures for the accuracy figures")
     p.add_argument("--sklearn-count", type=int, default=550,
                    help="scikit-learn digits for the out-of-MNIST figures, if scikit-learn is installed (0: skip)")
@@ -329,7 +333,6 @@ def main(argv=None):
         p.error("--count and --speed-count must be positive, --sklearn-count not negative")
 
     from mnist_common import list_checkpoints, EmaModel
-    import input_data
     if not list_checkpoints(args.model_dir):
         print("No checkpoint file found in %s (train one: python mnist_backward.py --model-dir %s)"
               % (args.model_dir, args.model_dir))

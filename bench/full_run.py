@@ -38,16 +38,17 @@ def package_initial_values(train, seed):
 
 
 def main(argv=None):
+    import input_data  # numpy only: light enough for --help
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=input_data.HelpFormatter)
     p.add_argument("--steps", type=int, default=50000, help="training steps")
-    p.add_argument("--data-dir", default=None, help="MNIST directory (default: $MNIST_DATA_DIR, else ./data/)")
+    p.add_argument("--data-dir", default=None, help=input_data.DATA_DIR_HELP)
     p.add_argument("--model-dir", default=None,
                    help="keep the trained model here (default: a temporary directory, removed at the end); "
                         "it must not hold a checkpoint already")
     p.add_argument("--seed", type=int, default=None,
                    help="passed to mnist_backward.py; with --course, the course's loop starts from the same "
-                        "initial weights and batch order as mnist_backward.py --seed N")
+                        "initial weights and batch order as mnist_backward.py --seed N (default: none, a random start)")
     p.add_argument("--course", action="store_true",
                    help="train with the course's own loop as written (bench/train_speed.py's course_loop, "
                         "unseeded, checkpoints at steps 1, 1001, ..., 49001, plus one after the last step) "
@@ -56,7 +57,6 @@ def main(argv=None):
     if args.steps < 1:
         p.error("--steps must be positive")
 
-    import input_data
     data_dir = input_data.resolve_data_dir(args.data_dir)
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = args.model_dir or tmp

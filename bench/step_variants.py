@@ -130,19 +130,19 @@ def build(variant, train):
 
 
 def main(argv=None):
+    import input_data  # numpy only: light enough for --help
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=input_data.HelpFormatter)
     p.add_argument("--rounds", type=int, default=10, help="interleaved rounds")
     p.add_argument("--block", type=int, default=200, help="steps per variant per round")
     p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, the first is the baseline")
-    p.add_argument("--data-dir", default=None, help="MNIST directory (default: $MNIST_DATA_DIR, else ./data/)")
+    p.add_argument("--data-dir", default=None, help=input_data.DATA_DIR_HELP)
     args = p.parse_args(argv)
     variants = args.variants.split(",")
     unknown = sorted(set(variants) - set(VARIANTS))
     if unknown or args.rounds < 1 or args.block < 1:
         p.error("unknown variant(s) %s; known: %s" % (", ".join(unknown), ", ".join(VARIANTS)) if unknown
                 else "--rounds and --block must be positive")
-    import input_data
     mnist = input_data.read_data_sets(input_data.resolve_data_dir(args.data_dir), one_hot=True, seed=0)
     steps = {v: build(v, mnist.train) for v in variants}
     times = {v: [] for v in variants}

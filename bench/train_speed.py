@@ -185,11 +185,12 @@ def worker_rate(kind, steps, data_dir):
 
 
 def main(argv=None):
+    import input_data  # numpy only: light enough for --help
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=input_data.HelpFormatter)
     p.add_argument("--steps", type=int, default=6000, help="training steps for each contender")
     p.add_argument("--rounds", type=int, default=2, help="alternating rounds of (1) and (2); the best counts")
-    p.add_argument("--data-dir", default=None, help="MNIST directory (default: $MNIST_DATA_DIR, else ./data/)")
+    p.add_argument("--data-dir", default=None, help=input_data.DATA_DIR_HELP)
     p.add_argument("--no-keras", action="store_true", help="skip Keras")
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch")
     p.add_argument("--variants", action="store_true",
@@ -201,7 +202,6 @@ def main(argv=None):
         p.error("--steps and --rounds must be positive")
 
     import importlib.util
-    import input_data
     data_dir = input_data.resolve_data_dir(args.data_dir)
     if args.keras_worker:
         keras_worker(args.steps, data_dir)

@@ -4,6 +4,7 @@ import gzip
 import hashlib
 import http.server
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -338,3 +339,28 @@ def test_ctrl_c_while_loading_is_one_line_and_130(script, module):
                           cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
     assert_no_traceback(proc)
     assert proc.returncode == 130 and proc.stderr.strip() == "Interrupted.", proc.stderr
+
+
+@pytest.mark.parametrize("script", ["input_data.py", "mnist_backward.py", "mnist_test.py", "mnist_app.py",
+                                    "bench/train_speed.py", "bench/full_run.py", "bench/step_variants.py",
+                                    "bench/app_bench.py"])
+def test_help_shows_each_default(script, capsys):
+    # In-process: the script's main() with --help, as `python SCRIPT --help` runs it.
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("help_of_" + script.replace("/", "_")[:-3],
+                                                  os.path.join(ROOT, script))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with pytest.raises(SystemExit) as exit:
+        module.main(["--help"])
+    assert exit.value.code == 0
+    out = capsys.readouterr().out
+    text = " ".join(out.split())  # argparse wraps lines
+    assert "(default: None)" not in text
+    assert "--data-dir DATA_DIR" not in text or "(default: $MNIST_DATA_DIR, else ./data/)" in text
+    # Each option's entry (from its "  --flag" line to the next one) says its default; --help has none.
+    entries = re.split(r"\n  (?=-)", out.split("options:\n")[1])
+    assert len(entries) >= 2, out
+    for entry in entries:
+        if "-h, --help" not in entry:
+            assert "default" in entry, entry
