@@ -3,6 +3,7 @@ the prompt flow, batch mode, bad files, and a smoke run of bench/app_bench.py.
 
 Pictures are made here from real MNIST test digits (the `mnist` fixture) drawn onto canvases with Pillow.
 """
+import io
 import os
 import re
 import signal
@@ -332,24 +333,29 @@ def test_prompt_flow(trained_model, pictures, tmp_path):
     assert errors[2] == "%s: error: is a folder, not a picture" % folder
 
 
-def test_prompt_bad_count_and_end_of_input(trained_model, pictures):
+def test_prompt_bad_count_and_end_of_input(trained_model, pictures, monkeypatch, capsys):
+    # In-process, the prompt reading a StringIO as its stdin.
     folder, paths, labels = pictures
+
+    def prompt(typed):
+        monkeypatch.setattr(sys, "stdin", io.StringIO(typed))
+        status = mnist_app.main(["--model-dir", trained_model])
+        out, err = capsys.readouterr()
+        return status, out, err
+
     # bad counts are asked again; end of input in the middle ends cleanly after the pictures read so far
-    proc = run_script("mnist_app.py", "--model-dir", trained_model, input="abc\n0\n-2\n2.5\n3\n%s\n" % paths[2])
-    assert_no_traceback(proc)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.count("Please enter a positive whole number") == 4
-    assert proc.stdout.count("input the number of test pictures:") == 5
-    assert len(re.findall(r"The prediction number is: \d\n", proc.stdout)) == 1
+    status, out, err = prompt("abc\n0\n-2\n2.5\n3\n%s\n" % paths[2])
+    assert status == 0 and err == "", err
+    assert out.count("Please enter a positive whole number") == 4
+    assert out.count("input the number of test pictures:") == 5
+    assert len(re.findall(r"The prediction number is: \d\n", out)) == 1
     # end of input after a picture that could not be read: the status still says so
-    proc = run_script("mnist_app.py", "--model-dir", trained_model, input="2\n%s\n" % (folder + "/missing.png"))
-    assert_no_traceback(proc)
-    assert proc.returncode == 1 and proc.stderr == "%s/missing.png: error: no such file\n" % folder
+    status, out, err = prompt("2\n%s\n" % (folder + "/missing.png"))
+    assert status == 1 and err == "%s/missing.png: error: no such file\n" % folder
     # end of input at the first question
-    proc = run_script("mnist_app.py", "--model-dir", trained_model, input="")
-    assert_no_traceback(proc)
-    assert proc.returncode == 0 and proc.stderr == ""
-    assert proc.stdout.strip() == "input the number of test pictures:"
+    status, out, err = prompt("")
+    assert status == 0 and err == ""
+    assert out.strip() == "input the number of test pictures:"
 
 
 def test_prompt_ctrl_c_exits_130(trained_model):

@@ -41,7 +41,7 @@ def test_checkpoint_names_and_shapes(trained_model):
     assert [checkpoint_step(p) for p in list_checkpoints(trained_model)] == [500, 401, 301, 201, 101]
 
 
-def test_resume_finishes_the_schedule(mnist_dir, tmp_path):
+def test_resume_finishes_the_schedule(mnist_dir, tmp_path, capsys):
     # "[1]", "*", "?" in the model directory: TensorFlow reads them as a file pattern if handed them as they are.
     tmp_path = tmp_path / "run[1] *?"
     first = run_script("mnist_backward.py", "--steps", 300, "--log-every", 100, "--seed", 2,
@@ -69,8 +69,9 @@ def test_resume_finishes_the_schedule(mnist_dir, tmp_path):
     evaluated = run_script("mnist_test.py", "--once", "--model-dir", tmp_path, "--data-dir", mnist_dir)
     assert evaluated.returncode == 0 and evaluated.stdout.startswith("After 600 training step(s), test accuracy = ")
 
-    third = run_script("mnist_backward.py", "--steps", 600, "--model-dir", tmp_path, "--data-dir", mnist_dir)
-    assert third.returncode == 0 and "already at step 600" in third.stdout
+    import mnist_backward  # in-process: nothing to train
+    assert mnist_backward.main(["--steps", "600", "--model-dir", str(tmp_path), "--data-dir", mnist_dir]) == 0
+    assert "Model in %s is already at step 600 (--steps 600): nothing to do." % tmp_path in capsys.readouterr().out
 
 
 def test_lost_state_file_resumes_and_overwrites_nothing(mnist_dir, tmp_path, trained_model):
@@ -144,27 +145,12 @@ def test_sigint_saves_and_exits_130(mnist_dir, tmp_path):
     assert tf.train.load_checkpoint(list_checkpoints(str(tmp_path))[0]).get_tensor("Variable_4") == step
 
 
-def test_sigkill_mid_save_then_resume(mnist_dir, tmp_path):
-    # A checkpoint every step, so the kill very likely lands while one is being written.
-    proc = start_trainer(mnist_dir, tmp_path, "--log-every", 1, "--seed", 4)
-    read_until(proc, "After 40 training step(s)")
-    proc.kill()
-    proc.communicate()
-    latest = list_checkpoints(str(tmp_path))[0]
-    step = checkpoint_step(latest)
-    assert step >= 39
-    resumed = run_script("mnist_backward.py", "--steps", step + 20, "--log-every", 1000,
-                         "--model-dir", tmp_path, "--data-dir", mnist_dir)
-    assert resumed.returncode == 0, resumed.stderr
-    assert_no_traceback(resumed)
-    assert "resuming from step %d" % step in resumed.stdout
-    assert "Finished at step %d" % (step + 20) in resumed.stdout
-
-
 # Runs the trainer, killed with SIGKILL at a chosen point inside TensorFlow's Saver.save: argv is ROOT, the
 # point, which call to kill at, then the trainer's flags. Points: "delete" kills once that many files of old
 # checkpoints are deleted; "checkpoint.tmp" (the state file) or ".meta.tmp" kills just before the temporary
-# file of that name is renamed into place, that many times over; "none" never kills.
+# file of that name is renamed into place, that many times over; "tempstate" kills as soon as a thread
+# watching the model directory sees a data file that TensorFlow's C++ writer has open under its temporary
+# name (it writes without holding Python's lock); "none" never kills.
 KILLED_TRAINER = r"""
 import os, signal, sys
 sys.path.insert(0, sys.argv[1])
@@ -193,6 +179,18 @@ def renaming(src, dst, overwrite=False):
     return rename(src, dst, overwrite)
 
 checkpoint_management._delete_file_if_exists, file_io.rename = deleting, renaming
+
+if point == "tempstate":
+    import threading
+    model_dir = sys.argv[sys.argv.index("--model-dir") + 1]
+
+    def watch():
+        there = set(os.listdir(model_dir))
+        while not any(".data-" in name and ".tempstate" in name for name in set(os.listdir(model_dir)) - there):
+            pass
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, daemon=True).start()
 mnist_common.run_main(lambda: mnist_backward.main(sys.argv[4:]))
 """
 
@@ -245,24 +243,38 @@ def test_sigkill_at_each_point_of_a_save_then_resume(mnist_dir, tmp_path):
     assert steps() == [7, 6, 5, 4, 3]
     meta_tmp = [f for f in files() if f.startswith("mnist_model-7.meta.tmp")]
     assert len(meta_tmp) == 1 and "mnist_model-7.meta" not in files()
-    # What a kill inside the save of 8 leaves (TensorFlow's C++ writes it): the data renamed into place, the
-    # .index still under its temporary name, half written.
-    shutil.copy(model_dir / "mnist_model-7.data-00000-of-00001", model_dir / "mnist_model-8.data-00000-of-00001")
+    # 4. Resumes from 7; killed while TensorFlow's C++ writer has a data file open under its temporary name
+    #    (or a moment after: the kill may land anywhere in the save). Besides what that leaves, recreate what
+    #    such a kill leaves when it lands while the .index is written: the data renamed into place, the .index
+    #    still under its temporary name, half written.
+    fourth = train("tempstate", 0, "--steps", 100, "--log-every", 1)
+    assert fourth.returncode == -signal.SIGKILL, fourth.stderr
+    assert "resuming from step 7." in fourth.stdout
+    shutil.copy(model_dir / "mnist_model-7.data-00000-of-00001", model_dir / "mnist_model-98.data-00000-of-00001")
     index = (model_dir / "mnist_model-7.index").read_bytes()
-    (model_dir / "mnist_model-8.index.tempstate5550123").write_bytes(index[:len(index) // 2])
+    (model_dir / "mnist_model-98.index.tempstate5550123").write_bytes(index[:len(index) // 2])
+    newest = steps(own=True)[0]
+    assert newest >= 7
+    complete = {f for f in files() for n in steps(own=True)
+                if f in ("mnist_model-%d.index" % n, "mnist_model-%d.data-00000-of-00001" % n, "mnist_model-%d.meta" % n)}
+    leftovers = sorted(set(files()) - complete - {"checkpoint"})
+    assert "mnist_model-98.index.tempstate5550123" in leftovers
 
-    # 4. Resumes from 7, clears all three leftovers, finishes; five complete checkpoints and nothing else.
-    last = train("none", 0, "--steps", 12, "--log-every", 1000)
+    # 5. Resumes from the newest complete checkpoint, clears every leftover, finishes: five complete
+    #    checkpoints and nothing else, each restorable.
+    last = train("none", 0, "--steps", newest + 5, "--log-every", 1000)
     assert last.returncode == 0, last.stderr
-    assert "resuming from step 7." in last.stdout
-    assert "Removed 3 file(s) left in %s by a save that was cut short: %s." % (model_dir, ", ".join(sorted(
-        [meta_tmp[0], "mnist_model-8.data-00000-of-00001", "mnist_model-8.index.tempstate5550123"]))) in last.stdout
-    assert "Finished at step 12: 5 steps" in last.stdout
-    assert steps() == [12, 7, 6, 5, 4]
-    kept = {"mnist_model-%d.%s" % (n, ext) for n in (12, 7, 6, 5, 4) for ext in ("index", "data-00000-of-00001",
-                                                                                "meta")}
-    # 6 and 7 have no .meta (their saves were cut short before it), which restoring does not need.
-    assert files() == sorted(kept - {"mnist_model-6.meta", "mnist_model-7.meta"} | {"checkpoint"})
+    assert "resuming from step %d." % newest in last.stdout
+    assert "Removed %d file(s) left in %s by a save that was cut short: %s." % (
+        len(leftovers), model_dir, ", ".join(leftovers)) in last.stdout
+    assert "Finished at step %d: 5 steps" % (newest + 5) in last.stdout
+    kept = steps()
+    assert kept == [newest + 5] + steps(own=True)[1:] and len(kept) == 5 and kept[1] == newest
+    for n in kept:
+        assert {"mnist_model-%d.index" % n, "mnist_model-%d.data-00000-of-00001" % n} <= set(files())
+    # Nothing else: a .meta is there unless its save was cut short before it (not needed to restore).
+    assert set(files()) <= {"checkpoint"} | {"mnist_model-%d.%s" % (n, ext) for n in kept
+                                             for ext in ("index", "data-00000-of-00001", "meta")}
     model = EmaModel()
     try:
         for prefix in list_checkpoints(str(model_dir)):
