@@ -283,10 +283,13 @@ DATA_DIR_HELP = "MNIST directory (default: $%s, else %s)" % (DATA_DIR_ENV, DEFAU
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """The package's --help: each flag's default is shown, except None, which the flag's help explains."""
+    """The package's --help: each option's default is shown, except None, which the option's help explains,
+    and that of a flag taking no value (off unless given)."""
 
     def _get_help_string(self, action):
-        return action.help if action.default is None else super()._get_help_string(action)
+        if action.default is None or action.nargs == 0:
+            return action.help
+        return super()._get_help_string(action)
 
 
 def main(argv=None):

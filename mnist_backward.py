@@ -295,7 +295,8 @@ def parse_args(argv=None):
     p.add_argument("--data-dir", default=None,
                    help=input_data.DATA_DIR_HELP)
     p.add_argument("--log-every", type=int, default=LOG_EVERY, help="progress line and checkpoint interval")
-    p.add_argument("--seed", type=int, default=None, help="seed for initialisation and batch order (default: none, a random start)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed for initialisation and batch order (default: none, a random start)")
     args = p.parse_args(argv)
     for name in ("steps", "batch_size", "log_every"):
         if getattr(args, name) < 1:

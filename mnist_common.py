@@ -10,6 +10,7 @@
 """
 import os
 import re
+import stat
 import sys
 
 # TensorFlow's C++ log level: ours is 3 (errors only) unless the user chose one. Some lines come before
@@ -126,7 +127,7 @@ def session_config():
 
 def checkpoint_step(path):
     """The global step in a checkpoint path such as model/mnist_model-1001 (the number after the last '-')."""
-    m = re.search(r"-(\d+)$", path)
+    m = re.search(r"-([0-9]+)$", path)
     return int(m.group(1)) if m else None
 
 
@@ -136,25 +137,28 @@ _warned_state_files = set()
 def list_checkpoints(model_dir, own_name=None):
     """Checkpoint prefixes in model_dir, newest first, as listed by its 'checkpoint' state file.
 
-    Where the state file is missing, cannot be parsed (said once, on stderr) or lists nothing that exists,
-    the checkpoints found in model_dir (their .index files) are used instead. That is safe beside a trainer:
-    TensorFlow renames a checkpoint's .index into place only after its data, so a listed checkpoint is
-    complete (though the trainer may delete it meanwhile: restoring then fails, and the caller skips it).
-    With own_name (the trainer's MODEL_NAME), the checkpoints <own_name>-<step> in model_dir are always added
-    to the state file's list: those it lost track of (deleted, damaged, rewritten by another run) are still
-    resumed from, and never overwritten by a fresh start.
+    For a reader (no own_name): where the state file is missing, cannot be parsed (said once, on stderr) or
+    lists nothing that exists, the checkpoints found in model_dir (their .index files) are used instead.
+    That is safe beside a trainer: TensorFlow renames a checkpoint's .index into place only after its data,
+    so a listed checkpoint is complete (though the trainer may delete it meanwhile: restoring then fails,
+    and the caller skips it).
+    For the trainer (own_name, its MODEL_NAME): the checkpoints <own_name>-<step> in model_dir are added to
+    the state file's list, whatever that says: those it lost track of (deleted, damaged, rewritten by
+    another run) are still resumed from, and never overwritten by a fresh start. Checkpoints of other names
+    count only if the state file lists them.
 
     Paths in the state file are resolved by their base name inside model_dir, so a model directory that was
     moved, or written by the course code with paths relative to another directory, still works. Only
-    prefixes whose .index file exists are returned. A directory or state file that cannot be read raises
-    OSError.
+    prefixes whose .index file exists are returned. A model directory or state file that cannot be read
+    raises OSError (PermissionError & co.): the caller reports it.
     """
     state_file = os.path.join(model_dir, "checkpoint")
-    own = own_checkpoints(model_dir, own_name) if own_name else []
-    if not os.path.isdir(model_dir):
-        return []
     names = []
-    if os.path.exists(state_file):
+    try:
+        os.stat(state_file)
+    except (FileNotFoundError, NotADirectoryError):  # no state file, or no model directory
+        pass
+    else:
         try:
             state = tf.train.get_checkpoint_state(model_dir)
         except Exception:  # OpError, UnicodeDecodeError (binary garbage), ...: looked at again through os below
@@ -162,24 +166,29 @@ def list_checkpoints(model_dir, own_name=None):
         if state is not None:
             names = list(state.all_model_checkpoint_paths or []) + [state.model_checkpoint_path]
         else:
-            with open(state_file, "rb"):  # raises PermissionError & co.: the caller reports it
+            with open(state_file, "rb"):  # raises PermissionError & co.
                 pass
             if state_file not in _warned_state_files:
                 _warned_state_files.add(state_file)
                 print("warning: %s cannot be parsed; using the checkpoints found beside it" % state_file,
                       file=sys.stderr)
-    listed = _newest_first(model_dir, names + own)
-    if listed:
-        return listed
-    return _newest_first(model_dir, [f[:-len(".index")] for f in os.listdir(model_dir) if f.endswith(".index")])
+    if own_name:
+        return _newest_first(model_dir, names + own_checkpoints(model_dir, own_name))
+    return _newest_first(model_dir, names) or _newest_first(model_dir, _index_files(model_dir))
+
+
+def _index_files(model_dir):
+    """The prefixes of the *.index files in model_dir; none if it does not exist."""
+    try:
+        return [f[:-len(".index")] for f in os.listdir(model_dir) if f.endswith(".index")]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 def own_checkpoints(model_dir, own_name):
     """The checkpoints <own_name>-<step> in model_dir, whatever its state file says, newest first."""
-    if not os.path.isdir(model_dir):
-        return []
-    pattern = re.compile(re.escape(own_name) + r"-\d+\.index")
-    return _newest_first(model_dir, [f[:-len(".index")] for f in os.listdir(model_dir) if pattern.fullmatch(f)])
+    pattern = re.compile(re.escape(own_name) + r"-[0-9]+")  # ASCII digits, as TensorFlow writes them
+    return _newest_first(model_dir, [p for p in _index_files(model_dir) if pattern.fullmatch(p)])
 
 
 _claimed = {}  # real path of a model directory -> the descriptor holding its lock
@@ -219,24 +228,34 @@ def remove_save_leftovers(model_dir, own_name):
     then the .index, then the state file "checkpoint", then the .meta; old checkpoints are deleted .meta,
     .index, then data. A process killed part way leaves temporaries (*.tempstate<digits>,
     *.tmp<32 hex digits>) and .data or .meta files whose .index is missing. None of them can be restored.
-    Only the trainer that claimed model_dir may call this (see claim_model_dir).
+    Only regular files are deleted (TensorFlow leaves nothing else), and one that cannot be is reported on
+    stderr and left: it does not stop training. Only the trainer that claimed model_dir may call this (see
+    claim_model_dir).
 
     Returns:
       The names of the files removed, sorted.
     """
-    prefix = re.escape(own_name) + r"-\d+"
-    data = r"data-\d{5}-of-\d{5}"
-    temporary = re.compile(r"%s\.(%s|index)\.tempstate\d+|(%s\.meta|checkpoint)\.tmp[0-9a-f]{32}"
+    prefix = re.escape(own_name) + r"-[0-9]+"  # ASCII digits, as TensorFlow writes them
+    data = r"data-[0-9]{5}-of-[0-9]{5}"
+    temporary = re.compile(r"%s\.(%s|index)\.tempstate[0-9]+|(%s\.meta|checkpoint)\.tmp[0-9a-f]{32}"
                            % (prefix, data, prefix))
     part = re.compile(r"(%s)\.(%s|meta)" % (prefix, data))
     names = set(os.listdir(model_dir))
     removed = []
-    for name in names:
+    for name in sorted(names):
         m = part.fullmatch(name)
-        if temporary.fullmatch(name) or (m and m.group(1) + ".index" not in names):
-            os.remove(os.path.join(model_dir, name))
+        if not (temporary.fullmatch(name) or (m and m.group(1) + ".index" not in names)):
+            continue
+        path = os.path.join(model_dir, name)
+        try:
+            if not stat.S_ISREG(os.lstat(path).st_mode):  # a directory or symlink of that name is not TF's
+                continue
+            os.remove(path)
             removed.append(name)
-    return sorted(removed)
+        except OSError as e:
+            print("warning: cannot remove %s, left by a save that was cut short (%s)" % (path, e.strerror or e),
+                  file=sys.stderr)
+    return removed
 
 
 def _newest_first(model_dir, names):

@@ -135,10 +135,11 @@ def main(argv=None):
                                 formatter_class=input_data.HelpFormatter)
     p.add_argument("--rounds", type=int, default=10, help="interleaved rounds")
     p.add_argument("--block", type=int, default=200, help="steps per variant per round")
-    p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, the first is the baseline")
+    p.add_argument("--variants", default=None,
+                   help="comma-separated, the first is the baseline (default: all: %s)" % ", ".join(VARIANTS))
     p.add_argument("--data-dir", default=None, help=input_data.DATA_DIR_HELP)
     args = p.parse_args(argv)
-    variants = args.variants.split(",")
+    variants = args.variants.split(",") if args.variants else list(VARIANTS)
     unknown = sorted(set(variants) - set(VARIANTS))
     if unknown or args.rounds < 1 or args.block < 1:
         p.error("unknown variant(s) %s; known: %s" % (", ".join(unknown), ", ".join(VARIANTS)) if unknown

@@ -255,8 +255,8 @@ def test_sigkill_at_each_point_of_a_save_then_resume(mnist_dir, tmp_path):
     (model_dir / "mnist_model-98.index.tempstate5550123").write_bytes(index[:len(index) // 2])
     newest = steps(own=True)[0]
     assert newest >= 7
-    complete = {f for f in files() for n in steps(own=True)
-                if f in ("mnist_model-%d.index" % n, "mnist_model-%d.data-00000-of-00001" % n, "mnist_model-%d.meta" % n)}
+    complete = {"mnist_model-%d.%s" % (n, ext) for n in steps(own=True)
+                for ext in ("index", "data-00000-of-00001", "meta")} & set(files())
     leftovers = sorted(set(files()) - complete - {"checkpoint"})
     assert "mnist_model-98.index.tempstate5550123" in leftovers
 
@@ -281,6 +281,61 @@ def test_sigkill_at_each_point_of_a_save_then_resume(mnist_dir, tmp_path):
             model.restore(prefix)
     finally:
         model.close()
+
+
+def test_leftover_removal_touches_only_tensorflows_own_files(tmp_path, monkeypatch, capsys):
+    from mnist_common import remove_save_leftovers
+    hexa = "0123456789abcdef" * 2
+    leftovers = ["mnist_model-8.data-00000-of-00001.tempstate123", "mnist_model-8.index.tempstate9",
+                 "checkpoint.tmp" + hexa, "mnist_model-7.meta.tmp" + hexa,
+                 "mnist_model-6.data-00000-of-00001", "mnist_model-6.meta"]
+    kept = ["checkpoint", "notes.txt", "mnist_model-5.index", "mnist_model-5.data-00000-of-00001", "mnist_model-5.meta",
+            "mnist_model-5.index.tempstate", "checkpoint.tmp" + hexa.upper(), "mnist_model-7.meta.tmp123",
+            "other_model-6.data-00000-of-00001", "mnist_model-x.meta",
+            "mnist_model-\u0663.meta",  # digits of other scripts: \d would take them, TensorFlow never writes them
+            "mnist_model-\uff15.data-" + "\uff10" * 5 + "-of-" + "\uff10" * 4 + "\uff11"]
+    for name in leftovers + kept:
+        (tmp_path / name).write_text(name)
+    (tmp_path / "mnist_model-3.meta").mkdir()  # not a file TensorFlow left: kept, as is a symlink
+    (tmp_path / "mnist_model-4.meta").symlink_to(tmp_path / "notes.txt")
+    kept += ["mnist_model-3.meta", "mnist_model-4.meta"]
+    # One leftover cannot be deleted: said on stderr, the rest still go, nothing raised.
+    remove = os.remove
+    monkeypatch.setattr(os, "remove", lambda path: (_ for _ in ()).throw(PermissionError(1, "Operation not "
+                        "permitted")) if path.endswith("mnist_model-6.meta") else remove(path))
+    assert remove_save_leftovers(str(tmp_path), "mnist_model") == sorted(set(leftovers) - {"mnist_model-6.meta"})
+    assert sorted(os.listdir(tmp_path)) == sorted(kept + ["mnist_model-6.meta"])
+    assert capsys.readouterr().err == ("warning: cannot remove %s, left by a save that was cut short (Operation "
+                                       "not permitted)\n" % (tmp_path / "mnist_model-6.meta"))
+
+
+def test_readers_fall_back_to_any_checkpoint_the_trainer_to_its_own(tmp_path):
+    # Only a checkpoint of another name, no state file: the evaluator and the app use it; the trainer starts
+    # afresh rather than fail on (or resume from) someone else's network.
+    (tmp_path / "other_net.index").write_text("")
+    assert list_checkpoints(str(tmp_path)) == [str(tmp_path / "other_net")]
+    assert list_checkpoints(str(tmp_path), "mnist_model") == []
+    (tmp_path / "mnist_model-7.index").write_text("")
+    assert list_checkpoints(str(tmp_path), "mnist_model") == [str(tmp_path / "mnist_model-7")]
+    assert list_checkpoints(str(tmp_path / "missing")) == list_checkpoints(str(tmp_path / "missing"), "m") == []
+    assert checkpoint_step("mnist_model-\u0663") is None and checkpoint_step("mnist_model-12") == 12
+
+
+def test_readers_report_a_model_dir_they_cannot_reach(tmp_path, trained_model):
+    # Not "No checkpoint file found": the directory's checkpoints are there, but permissions hide them.
+    parent = tmp_path / "locked"
+    shutil.copytree(trained_model, parent / "m")
+    parent.chmod(0o600)  # readable, not searchable
+    try:
+        drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+        proc = subprocess.run(drop + [sys.executable, os.path.join(ROOT, "mnist_app.py"), "--model-dir",
+                                      str(parent / "m"), "any.png"],
+                              cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+    finally:
+        parent.chmod(0o700)
+    assert_no_traceback(proc)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr == "error: %s: Permission denied\n" % (parent / "m" / "checkpoint")
 
 
 def test_a_second_trainer_in_the_same_model_dir_is_refused(mnist_dir, tmp_path, capsys):
