@@ -223,10 +223,10 @@ def backward(mnist, steps=STEPS, batch_size=BATCH_SIZE, model_dir=MODEL_SAVE_PAT
         saver = tf.train.Saver(save_relative_paths=True)
 
         with tf.Session(config=session_config()) as sess:
+            if os.path.isdir(model_dir):  # (main claimed it already; backward() may be called by itself)
+                claim_model_dir(model_dir)
             # Checkpoints named MODEL_NAME-<step> count even when the state file lost track of them: they are
             # resumed from, never overwritten by a fresh start, and counted towards the five kept.
-            if os.path.isdir(model_dir):
-                claim_model_dir(model_dir)
             restored = restore_newest(lambda prefix: saver.restore(sess, tf_path(prefix)), model_dir, MODEL_NAME)
             if restored is None:
                 sess.run(tf.global_variables_initializer())
