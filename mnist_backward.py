@@ -223,8 +223,8 @@ def backward(mnist, steps=STEPS, batch_size=BATCH_SIZE, model_dir=MODEL_SAVE_PAT
         saver = tf.train.Saver(save_relative_paths=True)
 
         with tf.Session(config=session_config()) as sess:
-            if os.path.isdir(model_dir):  # (main claimed it already; backward() may be called by itself)
-                claim_model_dir(model_dir)
+            os.makedirs(model_dir, exist_ok=True)
+            claim_model_dir(model_dir)  # (main() claimed it already if it existed; backward() may run alone)
             # Checkpoints named MODEL_NAME-<step> count even when the state file lost track of them: they are
             # resumed from, never overwritten by a fresh start, and counted towards the five kept.
             restored = restore_newest(lambda prefix: saver.restore(sess, tf_path(prefix)), model_dir, MODEL_NAME)
@@ -235,8 +235,6 @@ def backward(mnist, steps=STEPS, batch_size=BATCH_SIZE, model_dir=MODEL_SAVE_PAT
             if step >= steps:
                 print("Model in %s is already at step %d (--steps %d): nothing to do." % (model_dir, step, steps))
                 return step
-            os.makedirs(model_dir, exist_ok=True)
-            claim_model_dir(model_dir)
             try:  # find out now, not at the first checkpoint, if checkpoints cannot be written there
                 tempfile.TemporaryFile(dir=model_dir).close()
             except OSError as e:

@@ -185,9 +185,15 @@ def _index_files(model_dir):
         return []
 
 
+def _own_prefix(own_name):
+    """A regular expression for <own_name>-<step>: the step in ASCII digits, as TensorFlow writes it (a
+    plain \\d would take other scripts' digits too)."""
+    return re.escape(own_name) + r"-[0-9]+"
+
+
 def own_checkpoints(model_dir, own_name):
     """The checkpoints <own_name>-<step> in model_dir, whatever its state file says, newest first."""
-    pattern = re.compile(re.escape(own_name) + r"-[0-9]+")  # ASCII digits, as TensorFlow writes them
+    pattern = re.compile(_own_prefix(own_name))
     return _newest_first(model_dir, [p for p in _index_files(model_dir) if pattern.fullmatch(p)])
 
 
@@ -235,7 +241,7 @@ def remove_save_leftovers(model_dir, own_name):
     Returns:
       The names of the files removed, sorted.
     """
-    prefix = re.escape(own_name) + r"-[0-9]+"  # ASCII digits, as TensorFlow writes them
+    prefix = _own_prefix(own_name)
     data = r"data-[0-9]{5}-of-[0-9]{5}"
     temporary = re.compile(r"%s\.(%s|index)\.tempstate[0-9]+|(%s\.meta|checkpoint)\.tmp[0-9a-f]{32}"
                            % (prefix, data, prefix))
