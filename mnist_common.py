@@ -273,7 +273,12 @@ def _newest_first(model_dir, names):
             found.add(prefix)
     # Newest step first; a name without a step last. The state file's order (oldest first) is not relied
     # on: the course's and this package's files both name the step.
-    return sorted(found, key=lambda p: (checkpoint_step(p) or -1, p), reverse=True)
+    return sorted(found, key=checkpoint_order, reverse=True)
+
+
+def checkpoint_order(prefix):
+    """The sort key of list_checkpoints' order: by step, a name without a step before every step."""
+    return checkpoint_step(prefix) or -1, prefix
 
 
 # TensorFlow reads a checkpoint path as a file pattern (tf.io.gfile.glob) when it holds one of these, to

@@ -11,8 +11,8 @@ import sys
 import time
 
 # mnist_common first: it loads TensorFlow (and NumPy with it), Ctrl+C meanwhile ending in "Interrupted.", 130.
-from mnist_common import (tf, run_main, list_checkpoints, checkpoint_step, check_model_dir, EmaModel,
-                          error_reason, tf_path)
+from mnist_common import (tf, run_main, list_checkpoints, checkpoint_order, checkpoint_step, check_model_dir,
+                          EmaModel, error_reason, tf_path)
 import numpy as np
 import input_data
 import mnist_backward
@@ -63,29 +63,30 @@ def test(mnist, model_dir=mnist_backward.MODEL_SAVE_PATH, interval=TEST_INTERVAL
       Exit status: 0, or 1 when once is set and no checkpoint could be evaluated.
     """
     model = EmaModel()
-    evaluated, said_none, warned = set(), False, set()
+    last, said_none, warned = None, False, set()  # last: the newest checkpoint printed so far
     while True:
-        prefixes = list_checkpoints(model_dir)
+        prefixes = list_checkpoints(model_dir)  # newest first
         if not prefixes and not said_none:
             print("No checkpoint file found")
             sys.stdout.flush()
             said_none = True
-        # Newest first; when polling only the newest counts (an older one is never printed after it).
-        for prefix in prefixes if once else prefixes[:1]:
-            if prefix in evaluated:
-                break
+        if once:
+            candidates = prefixes  # the newest that can be read
+        else:  # every checkpoint newer than the last one printed, oldest first: lines never go back in steps
+            candidates = [p for p in reversed(prefixes) if last is None or checkpoint_order(p) > checkpoint_order(last)]
+        for prefix in candidates:
             try:
                 step, _ = evaluate(model, mnist, prefix)
             except (tf.errors.OpError, ValueError) as e:
-                # Deleted by the trainer's max_to_keep after it was listed, or damaged: try again next poll.
+                # Deleted by the trainer's max_to_keep after it was listed, or damaged: skipped; a damaged
+                # newest one is tried again next poll.
                 if os.path.exists(prefix + ".index") and prefix not in warned:
                     warned.add(prefix)
                     print("warning: skipping checkpoint %s: %s" % (prefix, error_reason(e)), file=sys.stderr)
                 continue
-            evaluated.add(prefix)
+            last = prefix
             if once or (until_step is not None and (step or 0) >= until_step):
                 return 0
-            break
         if once:
             if prefixes:
                 print("error: no readable checkpoint in %s" % model_dir, file=sys.stderr)

@@ -67,14 +67,17 @@ def test_empty_dir_once_and_polling_pickup(tmp_path, trained_model, mnist_dir):
     once = run_script("mnist_test.py", "--once", "--model-dir", tmp_path, "--data-dir", mnist_dir)
     assert once.returncode == 1 and once.stdout == "No checkpoint file found\n"
     assert_no_traceback(once)
-    evaluator = start_script("mnist_test.py", "--interval", 0.05, "--until-step", 1, "--model-dir", tmp_path,
+    model_dir = tmp_path / "model"  # missing at first: also "No checkpoint file found"
+    evaluator = start_script("mnist_test.py", "--interval", 0.05, "--until-step", 500, "--model-dir", model_dir,
                       "--data-dir", mnist_dir)
     assert evaluator.stdout.readline().strip() == "No checkpoint file found"
-    shutil.copytree(trained_model, tmp_path, dirs_exist_ok=True)
+    shutil.copytree(trained_model, tmp_path / "staging")
+    os.rename(tmp_path / "staging", model_dir)  # all five checkpoints appear at once
     out, err = evaluator.communicate(timeout=300)
-    assert evaluator.returncode == 0, err
-    assert out.strip().splitlines() == [out.strip().splitlines()[0]]  # one line, no repeated message
-    assert out.startswith("After 500 training step(s), test accuracy = ")
+    assert evaluator.returncode == 0 and err == "", err
+    # Each is printed once, oldest first, and the message is not repeated.
+    assert [line.split(" test accuracy = ")[0] for line in out.splitlines()] == [
+        "After %d training step(s)," % step for step in (101, 201, 301, 401, 500)]
 
 
 @pytest.mark.parametrize("damage, reason", [("delete", "data-00000-of-00001; No such file or directory"),
