@@ -306,8 +306,9 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    defaults = {"steps": STEPS, "batch_size": BATCH_SIZE, "model_dir": MODEL_SAVE_PATH, "log_every": LOG_EVERY}
-    changed = ["%s = %s" % (k, getattr(args, k)) for k, v in defaults.items() if getattr(args, k) != v]
+    overrides = {"STEPS": args.steps, "BATCH_SIZE": args.batch_size, "MODEL_SAVE_PATH": args.model_dir,
+                 "LOG_EVERY": args.log_every}  # the module constants the flags stand in for
+    changed = ["%s = %s" % (name, value) for name, value in overrides.items() if value != globals()[name]]
     if changed:
         print("Overriding: " + ", ".join(changed))
     check_model_dir(args.model_dir)

@@ -13,9 +13,10 @@ import re
 import stat
 import sys
 
-# TensorFlow's C++ log level: ours is 3 (errors only) unless the user chose one. Some lines come before
-# TensorFlow reads the level (absl's "All log messages before absl::InitializeLog()", oneDNN's and the CUDA
-# stub's notices), so they are silenced during the import too, unless the user asked for everything (0).
+# TensorFlow's C++ log level: ours is 3 (fatal only; the errors that matter reach us as exceptions) unless
+# the user chose one. Some lines come before TensorFlow reads the level (absl's "All log messages before
+# absl::InitializeLog()", oneDNN's and the CUDA stub's notices), so they are silenced during the import too,
+# unless the user asked for everything (0).
 # Child processes inherit the level, and with it the quiet.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 _QUIET = os.environ["TF_CPP_MIN_LOG_LEVEL"].strip() != "0"

@@ -236,8 +236,9 @@ def sklearn_report(model, seed, count=550):
     print("scikit-learn 8x8 digits (writers outside MNIST), %d photo-like pictures: seed pre_pic %.3f, "
           "mnist (default) %.3f; the same digits put straight into MNIST's format (no picture): %.3f"
           % (len(pictures), results["seed"][0], results["mnist"][0], ceiling))
-    print("  mnist (default) by digit: " + ", ".join(
-        "%d: %.2f" % (d, np.mean(predicted["mnist"][labels == d] == d)) for d in range(10)))
+    print("  mnist (default) by digit: " + ", ".join(  # a small --sklearn-count may draw no picture of a digit
+        "%d: %s" % (d, "%.2f" % np.mean(predicted["mnist"][labels == d] == d) if np.any(labels == d) else "none")
+        for d in range(10)))
 
 
 # ----------------------------------------------------------------------------------------------------------

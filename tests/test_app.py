@@ -483,6 +483,8 @@ def test_app_bench_smoke(trained_model, mnist_dir, tmp_path):
     assert 0 <= float(m.group(1)) < float(m.group(2)) <= 1
     assert re.search(r"the model's ceiling", out)
     assert re.search(r"^scikit-learn 8x8 digits", out, re.M)  # figures, or "skipped" without scikit-learn
+    # 10 pictures seldom hold all ten digits: a digit with none is "none", not nan and a NumPy warning
+    assert not re.search(r"\bnan\b", out) and "Warning" not in proc.stderr, (out, proc.stderr)
     assert re.search(r"mnist_app.py FOLDER .* s .*ms a picture", out), out
     assert re.search(r"course's approach .* s .*ms a picture", out), out
     assert re.search(r"mnist_app.py is \d+\.\dx faster \(same predictions: 100%\)", out), out

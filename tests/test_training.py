@@ -71,7 +71,9 @@ def test_resume_finishes_the_schedule(mnist_dir, tmp_path, capsys):
 
     import mnist_backward  # in-process: nothing to train
     assert mnist_backward.main(["--steps", "600", "--model-dir", str(tmp_path), "--data-dir", mnist_dir]) == 0
-    assert "Model in %s is already at step 600 (--steps 600): nothing to do." % tmp_path in capsys.readouterr().out
+    assert capsys.readouterr().out.splitlines() == [
+        "Overriding: STEPS = 600, MODEL_SAVE_PATH = %s" % tmp_path,  # the constants changed, not --data-dir
+        "Model in %s is already at step 600 (--steps 600): nothing to do." % tmp_path]
 
 
 def test_lost_state_file_resumes_and_overwrites_nothing(mnist_dir, tmp_path, trained_model):
