@@ -323,6 +323,25 @@ def test_readers_fall_back_to_any_checkpoint_the_trainer_to_its_own(tmp_path):
     assert checkpoint_step("mnist_model-\u0663") is None and checkpoint_step("mnist_model-12") == 12
 
 
+def test_trainer_refuses_a_directory_whose_state_file_lists_a_foreign_network(tmp_path, mnist, capsys):
+    # Another program's checkpoint, listed by its own state file: resuming from it fails, and a fresh start
+    # would rewrite that state file, so the trainer stops and the directory is left exactly as it was.
+    from mnist_common import UserError
+    import mnist_backward
+    with tf.Graph().as_default():
+        other = tf.Variable(tf.zeros([3]), name="other")
+        with tf.Session() as sess:
+            sess.run(other.initializer)
+            tf.train.Saver().save(sess, str(tmp_path / "net"), global_step=7)
+    before = {f: (tmp_path / f).read_bytes() for f in os.listdir(tmp_path)}
+    assert "checkpoint" in before and "net-7.index" in before
+    with pytest.raises(UserError, match="^%s: none of its checkpoints could be restored into this network$"
+                       % re.escape(str(tmp_path))):
+        mnist_backward.backward(mnist, steps=5, model_dir=str(tmp_path))
+    assert {f: (tmp_path / f).read_bytes() for f in os.listdir(tmp_path)} == before
+    assert capsys.readouterr().err.startswith("warning: cannot read checkpoint %s (Key Variable" % (tmp_path / "net-7"))
+
+
 def test_readers_report_a_model_dir_they_cannot_reach(tmp_path, trained_model):
     # Not "No checkpoint file found": the directory's checkpoints are there, but permissions hide them.
     parent = tmp_path / "locked"
