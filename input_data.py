@@ -60,32 +60,57 @@ def resolve_data_dir(flag_value=None):
 # ----------------------------------------------------------------------------------------------------------
 # Reading IDX files
 
-def _read_gz(path):
-    """Returns the decompressed bytes of a gzip file, or raises DataError naming it."""
+MAX_IDX_BYTES = 1 << 31    # an IDX header announcing more than 2 GiB is damage (MNIST's largest file holds 47 MB)
+_READ_CHUNK = 1 << 24      # bytes decompressed per read
+
+
+def _read_idx(path, magic, ndim):
+    """Reads a gzipped IDX file: its header, then exactly the payload the header announces.
+
+    Never more than that is decompressed or held, so a damaged (or hostile) file whose data runs on for
+    gigabytes costs no more memory than a good one.
+
+    Args:
+      path: the .gz file.
+      magic: the IDX magic number expected (IMAGE_MAGIC or LABEL_MAGIC).
+      ndim: the number of dimensions that magic number stands for.
+    Returns:
+      uint8 array shaped as the header's dimensions.
+    Raises:
+      DataError naming path and what is wrong.
+    """
+    header_len = 4 + 4 * ndim
     try:
         with gzip.open(path, "rb") as f:
-            return f.read()
+            header = f.read(header_len)
+            if len(header) < header_len:
+                raise DataError("%s: truncated IDX header (%d bytes)" % (path, len(header)))
+            found = int.from_bytes(header[0:4], "big")
+            if found != magic:
+                raise DataError("%s: bad magic number %d (expected %d)" % (path, found, magic))
+            dims = [int.from_bytes(header[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+            expected = 1
+            for d in dims:
+                expected *= d
+            shape = "x".join(map(str, dims))
+            if expected > MAX_IDX_BYTES:
+                raise DataError("%s: header says %s = %d bytes of data, more than the %d this loader reads"
+                                % (path, shape, expected, MAX_IDX_BYTES))
+            data = np.empty(expected, np.uint8)
+            view, have = memoryview(data), 0
+            while have < expected:
+                n = f.readinto(view[have:have + _READ_CHUNK])
+                if not n:
+                    break
+                have += n
+            if have < expected or f.read(1):
+                raise DataError("%s: header says %s = %d bytes of data, file has %s"
+                                % (path, shape, expected, have if have < expected else "more"))
     except FileNotFoundError:
         raise DataError("%s: file not found" % path) from None
     except (OSError, EOFError, zlib.error) as e:
         raise DataError("%s: not a readable gzip file (%s)" % (path, e or type(e).__name__)) from None
-
-
-def _parse_idx(path, data, magic, ndim):
-    """Checks an IDX header and returns its uint8 payload shaped by the header dimensions."""
-    header_len = 4 + 4 * ndim
-    if len(data) < header_len:
-        raise DataError("%s: truncated IDX header (%d bytes)" % (path, len(data)))
-    found = int.from_bytes(data[0:4], "big")
-    if found != magic:
-        raise DataError("%s: bad magic number %d (expected %d)" % (path, found, magic))
-    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
-    expected = int(np.prod(dims))
-    have = len(data) - header_len
-    if have != expected:
-        raise DataError("%s: header says %s = %d bytes of data, file has %d"
-                        % (path, "x".join(map(str, dims)), expected, have))
-    return np.frombuffer(data, dtype=np.uint8, offset=header_len).reshape(dims)
+    return data.reshape(dims)
 
 
 def extract_images(path):
@@ -94,7 +119,7 @@ def extract_images(path):
     Returns:
       uint8 array [N, rows * cols].
     """
-    images = _parse_idx(path, _read_gz(path), IMAGE_MAGIC, 3)
+    images = _read_idx(path, IMAGE_MAGIC, 3)
     if images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
         raise DataError("%s: images are %dx%d pixels, MNIST's are %dx%d"
                         % (path, images.shape[1], images.shape[2], IMAGE_SIZE, IMAGE_SIZE))
@@ -107,7 +132,7 @@ def extract_labels(path, one_hot=False):
     Returns:
       uint8 array [N], or float32 one-hot array [N, 10] when one_hot.
     """
-    labels = _parse_idx(path, _read_gz(path), LABEL_MAGIC, 1)
+    labels = _read_idx(path, LABEL_MAGIC, 1)
     if labels.size and labels.max() >= NUM_CLASSES:
         raise DataError("%s: label %d out of range 0-9" % (path, labels.max()))
     return dense_to_one_hot(labels) if one_hot else labels

@@ -90,6 +90,9 @@ def test_next_batch_seed_is_reproducible_and_private():
     ("magic", "bad magic number 2049 (expected 2051)"),
     ("truncated", "not a readable gzip file"),
     ("short_payload", "header says 30x28x28"),
+    # data running on past what the header says is not decompressed to the end (a 9 MB file can hold 2 GB)
+    ("long_payload", "header says 30x28x28 = 23520 bytes of data, file has more"),
+    ("huge_header", "header says 100000x100000x28 = 280000000000 bytes of data, more than the 2147483648"),
     ("counts", "has 30 images but"),
     ("dims", "images are 28x27 pixels, MNIST's are 28x28"),
     ("label_range", "train-labels-idx1-ubyte.gz: label 10 out of range 0-9"),
@@ -105,6 +108,11 @@ def test_loader_errors_name_the_file(tmp_path, damage, message):
         path.write_bytes(path.read_bytes()[:200])
     elif damage == "short_payload":
         write_gz(path, idx_bytes(2051, np.zeros((30, 28, 28)))[:-5])
+    elif damage == "long_payload":
+        write_gz(path, idx_bytes(2051, np.zeros((30, 28, 28))) + bytes(50_000_000))
+    elif damage == "huge_header":
+        write_gz(path, idx_bytes(2051, np.zeros((0, 28, 28)))[:4] + (100000).to_bytes(4, "big") * 2
+                 + (28).to_bytes(4, "big"))
     elif damage == "counts":
         write_gz(tmp_path / input_data.TRAIN_LABELS, idx_bytes(2049, np.zeros(29)))
     elif damage == "dims":
