@@ -14,8 +14,8 @@ import tempfile
 import time
 
 # mnist_common first: it loads TensorFlow (and NumPy with it), Ctrl+C meanwhile ending in "Interrupted.", 130.
-from mnist_common import (tf, run_main, check_model_dir, claim_model_dir, own_checkpoints, remove_save_leftovers,
-                          restore_newest, session_config, tf_path, UserError)
+from mnist_common import (tf, run_main, check_model_dir, claim_model_dir, error_reason, own_checkpoints,
+                          remove_save_leftovers, restore_newest, session_config, tf_path, UserError)
 import numpy as np
 import input_data
 import mnist_forward
@@ -252,6 +252,13 @@ def backward(mnist, steps=STEPS, batch_size=BATCH_SIZE, model_dir=MODEL_SAVE_PAT
             graph.initialize(sess)
             run_step = graph.step_runner(sess)
 
+            def save(step):
+                try:
+                    saver.save(sess, tf_save_path, global_step=global_step)
+                except (tf.errors.OpError, OSError) as e:  # a full disk, say: the checkpoints before stay
+                    raise UserError("checkpoint of step %d not saved (%s); a rerun resumes from the last one "
+                                    "saved" % (step, error_reason(e))) from None
+
             interrupted = []
             previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
             try:
@@ -269,11 +276,11 @@ def backward(mnist, steps=STEPS, batch_size=BATCH_SIZE, model_dir=MODEL_SAVE_PAT
                         _, loss_value = sess.run([train_op, loss], feed)
                         print("After %d training step(s), loss on training batch is %g." % (step, loss_value))
                         sys.stdout.flush()
-                        saver.save(sess, tf_save_path, global_step=global_step)
+                        save(step)
                     else:
                         run_step(feed)
                 if interrupted:
-                    saver.save(sess, tf_save_path, global_step=global_step)
+                    save(step)
                     print("Interrupted at step %d; checkpoint saved to %s-%d." % (step, save_path, step))
                     raise TrainingInterrupted(step)
             finally:

@@ -59,22 +59,23 @@ class UserError(Exception):
 
 # Lines of a TensorFlow error message that frame the reason rather than give it.
 _TF_FRAMING = re.compile(r"\s*(\[\[|File \"|Node: |Detected at node |Graph execution error|Restoring from "
-                         r"checkpoint failed|Original error)")
+                         r"checkpoint failed|Original error|Hint: )")
 
 
 def error_reason(error):
     """One line saying what went wrong, from an exception whose message may run over many lines.
 
     TensorFlow wraps the reason in framing: "Graph execution error:", "Restoring from checkpoint failed. This
-    is most likely due to a Variable name ...", the Python stack of the node, and a trailing "[[{{node ...}}]]".
+    is most likely due to a Variable name ...", the Python stack of the node, a "[[{{node ...}}]]" line and,
+    after a ResourceExhaustedError such as a full disk, a "Hint:" about out-of-memory reports.
     The reason ("Read less bytes than requested", "Key ... not found in checkpoint", "...; No such file or
     directory") is the last line that is none of those.
     """
     text = str(getattr(error, "message", error)).strip()
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     reasons = [line for line in lines if not _TF_FRAMING.match(line)]
-    if reasons:
-        return reasons[-1]
+    if reasons:  # a file being written is named as the checkpoint file, not by its temporary name
+        return re.sub(r"\.tempstate[0-9]+(?=;)", "", reasons[-1])
     return lines[0] if lines else type(error).__name__
 
 

@@ -193,6 +193,19 @@ def test_error_reason_of_a_checkpoint_that_does_not_fit(tmp_path, hidden, with_e
     assert re.fullmatch(reason, error_reason(caught.value))  # ... and the reason is the one line kept
 
 
+def test_error_reason_of_a_full_disk():
+    # TensorFlow's message when a save runs out of space (measured on a 5 MB tmpfs): the reason, not the
+    # "Hint:" line that follows it, and the file by its checkpoint name, not its temporary one.
+    from mnist_common import error_reason
+    message = ("Graph execution error:\n\nDetected at node 'save/SaveV2' defined at (most recent call last):\n"
+               "    File \"<stdin>\", line 9, in <module>\nNode: 'save/SaveV2'\n/mnt/s/x.data-00000-of-00001."
+               "tempstate14274694245268556933; No space left on device\n\t [[{{node save/SaveV2}}]]\nHint: If you "
+               "want to see a list of allocated tensors when OOM happens, add report_tensor_allocations_upon_oom "
+               "to RunOptions for current allocation info. This isn't available when running in Eager mode.")
+    error = tf.errors.ResourceExhaustedError(None, None, message)
+    assert error_reason(error) == "/mnt/s/x.data-00000-of-00001; No space left on device"
+
+
 @pytest.mark.parametrize("interval", ["nan", "1e300"])
 def test_interval_out_of_range_is_a_usage_error(tmp_path, interval):
     # refused before anything is loaded: time.sleep would fail on these only after the first evaluation

@@ -323,6 +323,30 @@ def test_readers_fall_back_to_any_checkpoint_the_trainer_to_its_own(tmp_path):
     assert checkpoint_step("mnist_model-\u0663") is None and checkpoint_step("mnist_model-12") == 12
 
 
+def test_a_save_that_fails_stops_training_with_one_line_and_keeps_the_checkpoints_before(tmp_path, mnist,
+                                                                                        monkeypatch):
+    # The second save fails as on a full disk (the real message is in test_error_reason_of_a_full_disk).
+    from mnist_common import UserError
+    import mnist_backward
+    real_save, calls = tf.train.Saver.save, []
+
+    def save(self, sess, path, **kwargs):
+        calls.append(path)
+        if len(calls) == 2:
+            raise tf.errors.ResourceExhaustedError(None, None, "Graph execution error:\n%s-101.data-00000-of-00001."
+                                                   "tempstate123; No space left on device\nHint: If you want "
+                                                   "to see a list of allocated tensors" % path)
+        return real_save(self, sess, path, **kwargs)
+
+    monkeypatch.setattr(tf.train.Saver, "save", save)
+    with pytest.raises(UserError) as e:
+        mnist_backward.backward(mnist, steps=150, model_dir=str(tmp_path), log_every=100, seed=3)
+    assert str(e.value) == ("checkpoint of step 101 not saved (%s-101.data-00000-of-00001; No space left on "
+                            "device); a rerun resumes from the last one saved" % (tmp_path / "mnist_model"))
+    assert [checkpoint_step(p) for p in list_checkpoints(str(tmp_path))] == [1]
+    assert ema_accuracy(str(tmp_path), mnist) > 0  # still restores
+
+
 def test_trainer_refuses_a_directory_whose_state_file_lists_a_foreign_network(tmp_path, mnist, capsys):
     # Another program's checkpoint, listed by its own state file: resuming from it fails, and a fresh start
     # would rewrite that state file, so the trainer stops and the directory is left exactly as it was.
