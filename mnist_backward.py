@@ -274,9 +274,9 @@ def backward(mnist, steps=STEPS, batch_size=BATCH_SIZE, model_dir=MODEL_SAVE_PAT
                     # The course printed and saved at loop indices 0, 1000, ...: global steps 1, 1001, ...
                     if step == log_step:
                         _, loss_value = sess.run([train_op, loss], feed)
+                        save(step)  # before the line: a reader gone (`| head`) ends the run with nothing lost
                         print("After %d training step(s), loss on training batch is %g." % (step, loss_value))
                         sys.stdout.flush()
-                        save(step)
                     else:
                         run_step(feed)
                 if interrupted:

@@ -347,6 +347,21 @@ def test_a_save_that_fails_stops_training_with_one_line_and_keeps_the_checkpoint
     assert ema_accuracy(str(tmp_path), mnist) > 0  # still restores
 
 
+def test_a_reader_that_goes_away_loses_no_step(tmp_path, mnist_dir):
+    # `mnist_backward.py | head -3`: the progress line that finds the pipe closed comes after its checkpoint
+    # is saved, so the run ends quietly (status 1) with every step up to that line kept.
+    trainer = start_script("mnist_backward.py", "--steps", 1500, "--seed", 2, "--model-dir", tmp_path,
+                           "--data-dir", mnist_dir)
+    while not trainer.stdout.readline().startswith("After 1 training step(s)"):
+        pass
+    trainer.stdout.close()  # 1000 steps before the next line: it is written to a pipe with no reader
+    trainer.wait(timeout=300)
+    err = trainer.stderr.read()
+    trainer.stderr.close()
+    assert trainer.returncode == 1 and err == "", err
+    assert [checkpoint_step(p) for p in list_checkpoints(str(tmp_path))] == [1001, 1]
+
+
 def test_trainer_refuses_a_directory_whose_state_file_lists_a_foreign_network(tmp_path, mnist, capsys):
     # Another program's checkpoint, listed by its own state file: resuming from it fails, and a fresh start
     # would rewrite that state file, so the trainer stops and the directory is left exactly as it was.
