@@ -13,6 +13,24 @@ import re
 import stat
 import sys
 
+
+def _open_closed_std_streams():
+    """Puts /dev/null where the caller closed stdin, stdout or stderr (`<&-`, `>&-`).
+
+    Python leaves such a stream None (sys.stdout.flush() then fails), and the descriptor free: the next file
+    opened (a checkpoint TensorFlow writes) would take it, and whatever then went to stdout would land in
+    the file. Output to a closed stream goes nowhere, and a closed input is at its end.
+    """
+    for fd, name, flags in ((0, "stdin", os.O_RDONLY), (1, "stdout", os.O_WRONLY), (2, "stderr", os.O_WRONLY)):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, flags)  # the lowest free descriptor: fd itself
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(fd, "r" if fd == 0 else "w", closefd=False))
+
+
+_open_closed_std_streams()
 # TensorFlow's C++ log level: ours is 3 (fatal only; the errors that matter reach us as exceptions) unless
 # the user chose one. Some lines come before TensorFlow reads the level (absl's "All log messages before
 # absl::InitializeLog()", oneDNN's and the CUDA stub's notices), so they are silenced during the import too,
