@@ -335,9 +335,17 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("\nInterrupted.", file=sys.stderr)
         return 130
-    print("MNIST in %s: %d train, %d validation, %d test images, %dx%d, all files valid"
-          % (data_dir, ds.train.num_examples, ds.validation.num_examples, ds.test.num_examples,
-             IMAGE_SIZE, IMAGE_SIZE))
+    try:
+        print("MNIST in %s: %d train, %d validation, %d test images, %dx%d, all files valid"
+              % (data_dir, ds.train.num_examples, ds.validation.num_examples, ds.test.num_examples,
+                 IMAGE_SIZE, IMAGE_SIZE))
+        if sys.stdout is not None:  # None when closed (`>&-`); print() then writes nothing
+            sys.stdout.flush()
+    except OSError as e:  # `| head -c0`, `> /dev/full`: said once, not again as Python exits
+        if not isinstance(e, BrokenPipeError):
+            print("error: cannot write the summary: %s" % (e.strerror or e), file=sys.stderr)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return 0
 
 

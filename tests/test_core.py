@@ -159,6 +159,17 @@ def test_input_data_cli_reports_bad_file_in_one_line(tmp_path):
     assert proc.stderr.count("\n") == 1 and input_data.TEST_LABELS in proc.stderr
 
 
+def test_input_data_cli_output_that_cannot_be_written(tmp_path):
+    make_mnist(tmp_path)
+    command = [sys.executable, os.path.join(ROOT, "input_data.py"), "--data-dir", str(tmp_path)]
+    with open("/dev/full", "w") as full:  # every write fails with ENOSPC
+        proc = subprocess.run(command, cwd=ROOT, env=_env(), stdout=full, stderr=subprocess.PIPE, text=True)
+    assert (proc.returncode, proc.stderr) == (1, "error: cannot write the summary: No space left on device\n")
+    closed = subprocess.run(["bash", "-c", 'exec "$0" "$@" >&-'] + command, cwd=ROOT, env=_env(),
+                            stderr=subprocess.PIPE, text=True)  # `>&-`: nothing to write to, nothing wrong
+    assert (closed.returncode, closed.stderr) == (0, "")
+
+
 @pytest.fixture
 def http_dir(tmp_path):
     """Serves a folder over HTTP on 127.0.0.1; yields (folder, base URL)."""
