@@ -159,9 +159,8 @@ def test_input_data_cli_reports_bad_file_in_one_line(tmp_path):
     assert proc.stderr.count("\n") == 1 and input_data.TEST_LABELS in proc.stderr
 
 
-def test_input_data_cli_output_that_cannot_be_written(tmp_path):
-    make_mnist(tmp_path)
-    command = [sys.executable, os.path.join(ROOT, "input_data.py"), "--data-dir", str(tmp_path)]
+def test_input_data_cli_output_that_cannot_be_written(mnist_dir):
+    command = [sys.executable, os.path.join(ROOT, "input_data.py"), "--data-dir", str(mnist_dir)]
     with open("/dev/full", "w") as full:  # every write fails with ENOSPC
         proc = subprocess.run(command, cwd=ROOT, env=_env(), stdout=full, stderr=subprocess.PIPE, text=True)
     assert (proc.returncode, proc.stderr) == (1, "error: cannot write the summary: No space left on device\n")
