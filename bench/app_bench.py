@@ -351,4 +351,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from mnist_common import run_main  # bad input (missing MNIST, an unreadable model, ...) and Ctrl+C: one line
+    run_main(main)

@@ -494,6 +494,10 @@ def test_app_bench_smoke(trained_model, mnist_dir, tmp_path):
     assert proc.returncode == 1
     assert proc.stdout.strip().startswith("No checkpoint file found in %s" % tmp_path)
 
+    (tmp_path / "file").write_text("")  # a data directory that is a file: the loader's one line, no traceback
+    proc = run_script("bench/app_bench.py", "--model-dir", trained_model, "--data-dir", tmp_path / "file")
+    assert proc.returncode == 1 and proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr
+
 
 def test_file_names_with_tab_newline_or_backslash_are_escaped(trained_model, tmp_path, digits, capsys):
     # One picture a line, whatever its name: tab, CR, newline and backslash are written \t \r \n \\ and the

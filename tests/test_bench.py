@@ -115,6 +115,17 @@ def test_train_speed_smoke(mnist_dir):
     assert re.search(r"matmul peak.*GFLOP/s", out), out
 
 
+def test_train_speed_ctrl_c_is_one_line(mnist_dir):
+    import signal
+    from conftest import start_script
+    proc = start_script("bench/train_speed.py", "--steps", 10 ** 7, "--rounds", 1, "--no-keras", "--no-torch",
+                        "--data-dir", mnist_dir)
+    assert proc.stdout.readline().startswith("Training speed, ")  # the course loop is timing now
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    assert (proc.returncode, err) == (130, "\nInterrupted.\n")
+
+
 def test_full_run_smoke(mnist_dir):
     proc = run_script("bench/full_run.py", "--steps", 50, "--data-dir", mnist_dir)
     assert_no_traceback(proc)
