@@ -68,8 +68,12 @@ def open_picture(path, transpose=True, draft=False):
         raise PictureError("permission denied")
     except OSError as e:  # a symlink loop, a file used as a folder in the path, ...
         raise PictureError((e.strerror or type(e).__name__).lower())
+    except ValueError:  # typed or pasted at the prompt
+        raise PictureError("the path holds a NUL character, which no file name can")
     if stat.S_ISDIR(info.st_mode):
         raise PictureError("is a folder, not a picture")
+    if not stat.S_ISREG(info.st_mode):  # reading a named pipe or a device could wait, or run, for ever
+        raise PictureError("not a regular file (a named pipe, a device or a socket)")
     try:
         if info.st_size == 0:
             raise PictureError("empty file (0 bytes)")

@@ -247,10 +247,13 @@ def test_bad_files_raise_one_line_errors(tmp_path, digits):
     png_header_only(tmp_path / "large.png", 8000, 6000)    # 48: under Pillow's limit, over ours
     (tmp_path / "folder.png").mkdir()
     os.symlink("loop.png", str(tmp_path / "loop.png"))
+    os.mkfifo(tmp_path / "fifo.png")  # opening it would wait for a writer
+    os.symlink("/dev/zero", str(tmp_path / "zero.png"))  # reading it would never end
     cases = {"empty.png": "empty file", "text.png": "not a picture", "truncated.png": "cannot decode",
              "bomb.png": "decompression bomb", "large.png": "decompression bomb", "folder.png": "is a folder",
              "missing.png": "no such file", "loop.png": "too many levels of symbolic links",
-             "good.png/x.png": "not a directory"}
+             "good.png/x.png": "not a directory", "fifo.png": "not a regular file", "zero.png": "not a regular file",
+             "nul\0.png": "the path holds a NUL character"}
     for name, reason in cases.items():
         for preprocess in ("mnist", "seed"):
             with pytest.raises(PictureError, match=reason) as e:
