@@ -53,7 +53,13 @@ class DataError(Exception):
 
 
 def resolve_data_dir(flag_value=None):
-    """The data directory: the flag, else $MNIST_DATA_DIR, else ./data/."""
+    """The data directory: the flag, else $MNIST_DATA_DIR (unless empty), else ./data/.
+
+    Raises:
+      DataError: the flag was given as an empty path.
+    """
+    if flag_value == "":
+        raise DataError("the data directory must not be an empty path")
     return flag_value or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR
 
 
@@ -323,8 +329,8 @@ def main(argv=None):
                         help="where the four .gz files live (default: $%s, else %s)"
                         % (DATA_DIR_ENV, DEFAULT_DATA_DIR))
     args = parser.parse_args(argv)
-    data_dir = resolve_data_dir(args.data_dir)
     try:
+        data_dir = resolve_data_dir(args.data_dir)
         ds = read_data_sets(data_dir, one_hot=False)
     except DataError as e:
         print("error: %s" % e, file=sys.stderr)

@@ -250,11 +250,6 @@ def main(argv=None):
                    help="mnist: find the ink, crop, scale to 20 px, centre by mass (reads real photos); "
                         "seed: the course's pre_pic (resize, invert, threshold)")
     args = p.parse_args(argv)
-    # File names are bytes: one that is not valid UTF-8 reaches Python with "surrogate" characters, which a
-    # UTF-8 terminal stream refuses. Let such names pass through input and output as the bytes they are.
-    for stream in (sys.stdin, sys.stdout, sys.stderr):
-        if hasattr(stream, "reconfigure"):
-            stream.reconfigure(errors="surrogateescape")
     if args.paths:
         return batch(args.paths, args.model_dir, args.preprocess)
     return application(args.model_dir, args.preprocess)

@@ -316,9 +316,9 @@ def main(argv=None):
     overrides = {"STEPS": args.steps, "BATCH_SIZE": args.batch_size, "MODEL_SAVE_PATH": args.model_dir,
                  "LOG_EVERY": args.log_every}  # the module constants the flags stand in for
     changed = ["%s = %s" % (name, value) for name, value in overrides.items() if value != globals()[name]]
+    check_model_dir(args.model_dir)
     if changed:
         print("Overriding: " + ", ".join(changed))
-    check_model_dir(args.model_dir)
     if os.path.isdir(args.model_dir):
         claim_model_dir(args.model_dir)  # before the data load: a second trainer is told at once
     data_dir = input_data.resolve_data_dir(args.data_dir)

@@ -14,10 +14,12 @@ import stat
 import sys
 
 
-def _open_closed_std_streams():
-    """Puts /dev/null where the caller closed stdin, stdout or stderr (`<&-`, `>&-`).
+def _prepare_std_streams():
+    """Standard streams fit for file names, and /dev/null where the caller closed one (`<&-`, `>&-`).
 
-    Python leaves such a stream None (sys.stdout.flush() then fails), and the descriptor free: the next file
+    File names are bytes: one that is not valid UTF-8 reaches Python with "surrogate" characters, which a
+    UTF-8 terminal stream refuses (a traceback for printing a path); they pass through as the bytes they are.
+    Python leaves a closed stream None (sys.stdout.flush() then fails), and its descriptor free: the next file
     opened (a checkpoint TensorFlow writes) would take it, and whatever then went to stdout would land in
     the file. Output to a closed stream goes nowhere, and a closed input is at its end.
     """
@@ -28,9 +30,12 @@ def _open_closed_std_streams():
             os.open(os.devnull, flags)  # the lowest free descriptor: fd itself
         if getattr(sys, name) is None:
             setattr(sys, name, open(fd, "r" if fd == 0 else "w", closefd=False))
+        stream = getattr(sys, name)
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="surrogateescape")
 
 
-_open_closed_std_streams()
+_prepare_std_streams()
 # TensorFlow's C++ log level: ours is 3 (fatal only; the errors that matter reach us as exceptions) unless
 # the user chose one. Some lines come before TensorFlow reads the level (absl's "All log messages before
 # absl::InitializeLog()", oneDNN's and the CUDA stub's notices), so they are silenced during the import too,
@@ -130,10 +135,21 @@ def run_main(main):
 
 
 def check_model_dir(model_dir):
-    """Raises UserError if model_dir is empty, or exists but is not a directory."""
+    """Raises UserError if model_dir is empty, is not valid UTF-8, is a file or lies under one."""
     if not model_dir:
         raise UserError("the model directory must not be an empty path")
-    if os.path.exists(model_dir) and not os.path.isdir(model_dir):
+    try:
+        model_dir.encode("utf-8")  # a name in another encoding arrives with surrogates for its bytes
+    except UnicodeEncodeError:
+        raise UserError("model directory %s: TensorFlow takes only paths in UTF-8; rename it, or use another "
+                        "--model-dir" % os.fsencode(model_dir).decode("utf-8", "backslashreplace")) from None
+    try:
+        info = os.stat(model_dir)
+    except (FileNotFoundError, PermissionError):  # to be created; or said when its checkpoints are looked for
+        return
+    except NotADirectoryError:
+        raise UserError("model directory %s is not a directory (a part of its path is a file)" % model_dir) from None
+    if not stat.S_ISDIR(info.st_mode):
         raise UserError("model directory %s is not a directory" % model_dir)
 
 

@@ -236,6 +236,10 @@ def test_data_dir_rule(monkeypatch):
     monkeypatch.setenv(input_data.DATA_DIR_ENV, "/env/dir")
     assert input_data.resolve_data_dir(None) == "/env/dir"
     assert input_data.resolve_data_dir("/flag/dir") == "/flag/dir"
+    monkeypatch.setenv(input_data.DATA_DIR_ENV, "")  # set but empty: as if unset
+    assert input_data.resolve_data_dir(None) == "./data/"
+    with pytest.raises(input_data.DataError, match="^the data directory must not be an empty path$"):
+        input_data.resolve_data_dir("")  # --data-dir '': refused, as --model-dir '' is (it meant the default)
 
 
 # ---------------------------------------------------------------------------------------------------------

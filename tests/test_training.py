@@ -99,6 +99,11 @@ def test_lost_state_file_resumes_and_overwrites_nothing(mnist_dir, tmp_path, tra
     (["--batch-size", "100000"], 1, "error: --batch-size 100000 is larger than the 55000 training images in "),
     (["--model-dir", "{file}"], 1, "error: model directory {file} is not a directory"),
     (["--model-dir", ""], 1, "error: the model directory must not be an empty path"),
+    (["--model-dir", "{file}/sub"], 1, "error: model directory {file}/sub is not a directory (a part of its path is "
+                                       "a file)"),
+    # TensorFlow fails on such a path only at the first save, with "Unable to convert element to UTF-8"
+    (["--model-dir", "{tmp}/lat\udce9"], 1, "error: model directory {tmp}/lat\\xe9: TensorFlow takes only paths in "
+                                            "UTF-8; rename it, or use another --model-dir"),
 ])
 def test_bad_arguments_are_one_line_errors(mnist_dir, tmp_path, args, status, message, capsys):
     # In-process (TensorFlow is loaded once), through the script's own run_main.
@@ -106,13 +111,14 @@ def test_bad_arguments_are_one_line_errors(mnist_dir, tmp_path, args, status, me
     from mnist_common import run_main
     a_file = tmp_path / "a_file"
     a_file.write_text("")
-    args = [a.format(file=a_file) for a in args]
+    args = [a.format(file=a_file, tmp=tmp_path) for a in args]
     with pytest.raises(SystemExit) as exit:
         run_main(lambda: mnist_backward.main(["--steps", "5", "--data-dir", mnist_dir] + args))
     out, err = capsys.readouterr()
     assert exit.value.code == status
-    assert message.format(file=a_file) in err.strip().splitlines()[-1], err
+    assert message.format(file=a_file, tmp=tmp_path) in err.strip().splitlines()[-1], err
     assert "Traceback" not in err and "Training on MNIST" not in out  # refused before anything started
+    assert sorted(os.listdir(tmp_path)) == ["a_file"]  # and nothing created
 
 
 def start_trainer(mnist_dir, model_dir, *args):
