@@ -32,11 +32,11 @@ LOG_EVERY = 1000             # progress line + checkpoint every this many steps
 
 
 class TrainingInterrupted(Exception):
-    """Ctrl+C during training; a checkpoint at .step has been saved."""
+    """Ctrl+C (SIGINT) or SIGTERM during training; a checkpoint at .step has been saved."""
 
-    def __init__(self, step):
-        super().__init__(step)
-        self.step = step
+    def __init__(self, step, signum=signal.SIGINT):
+        super().__init__(step, signum)
+        self.step, self.signum = step, signum
 
 
 def learning_rate(global_step, num_examples, batch_size=BATCH_SIZE):
@@ -259,8 +259,11 @@ def backward(mnist, steps=STEPS, batch_size=BATCH_SIZE, model_dir=MODEL_SAVE_PAT
                     raise UserError("checkpoint of step %d not saved (%s); a rerun resumes from the last one "
                                     "saved" % (step, error_reason(e))) from None
 
+            # Ctrl+C, and SIGTERM (kill, timeout, a service manager stopping us), end the run at the next step,
+            # with a checkpoint.
             interrupted = []
-            previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
+            previous = {s: signal.signal(s, lambda signum, frame: interrupted.append(signum))
+                        for s in (signal.SIGINT, signal.SIGTERM)}
             try:
                 start_step, start_time = step, time.time()
                 log_step = _next_log_step(step, steps, log_every)
@@ -281,10 +284,12 @@ def backward(mnist, steps=STEPS, batch_size=BATCH_SIZE, model_dir=MODEL_SAVE_PAT
                         run_step(feed)
                 if interrupted:
                     save(step)
-                    print("Interrupted at step %d; checkpoint saved to %s-%d." % (step, save_path, step))
-                    raise TrainingInterrupted(step)
+                    print("%s at step %d; checkpoint saved to %s-%d."
+                          % ("Interrupted" if interrupted[0] == signal.SIGINT else "Terminated", step, save_path, step))
+                    raise TrainingInterrupted(step, interrupted[0])
             finally:
-                signal.signal(signal.SIGINT, previous)
+                for s, handler in previous.items():
+                    signal.signal(s, handler)
             elapsed = time.time() - start_time
             print("Finished at step %d: %d steps in %.1f s, %.1f steps/s."
                   % (step, step - start_step, elapsed, (step - start_step) / max(elapsed, 1e-9)))
@@ -328,8 +333,8 @@ def main(argv=None):
                         % (args.batch_size, mnist.train.num_examples, data_dir))
     try:
         backward(mnist, args.steps, args.batch_size, args.model_dir, args.log_every, args.seed, data_dir)
-    except TrainingInterrupted:
-        return 130
+    except TrainingInterrupted as e:
+        return 128 + e.signum  # 130 after Ctrl+C, 143 after SIGTERM, as the shell reports them
     return 0
 
 

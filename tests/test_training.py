@@ -138,15 +138,17 @@ def read_until(proc, prefix):
     raise AssertionError("ended before %r: %s%s" % (prefix, "".join(lines), proc.stderr.read()))
 
 
-def test_sigint_saves_and_exits_130(mnist_dir, tmp_path):
+@pytest.mark.parametrize("signum, status, word", [(signal.SIGINT, 130, "Interrupted"),
+                                                  (signal.SIGTERM, 143, "Terminated")])
+def test_sigint_or_sigterm_saves_and_exits(mnist_dir, tmp_path, signum, status, word):
     proc = start_trainer(mnist_dir, tmp_path, "--log-every", 100, "--seed", 3)
     read_until(proc, "After 101 training step(s)")
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130
+    assert proc.returncode == status
     assert "Traceback" not in err
     last = out.strip().splitlines()[-1]
-    assert last.startswith("Interrupted at step ")
+    assert last.startswith("%s at step " % word)
     step = int(last.split()[3].rstrip(";"))
     assert step >= 101
     assert checkpoint_step(list_checkpoints(str(tmp_path))[0]) == step
