@@ -171,17 +171,18 @@ _warned_state_files = set()
 
 
 def list_checkpoints(model_dir, own_name=None):
-    """Checkpoint prefixes in model_dir, newest first, as listed by its 'checkpoint' state file.
+    """Checkpoint prefixes in model_dir, newest first: those its 'checkpoint' state file lists, and the trainer's.
 
-    For a reader (no own_name): where the state file is missing, cannot be parsed (said once, on stderr) or
-    lists nothing that exists, the checkpoints found in model_dir (their .index files) are used instead.
+    The trainer's checkpoints, <own_name>-<step> (own_name: the trainer's MODEL_NAME when not given), are
+    added to the state file's list whatever that says: those it lost track of (deleted, damaged, rewritten
+    by another run, or not yet updated when a save was cut short) are still resumed from and never
+    overwritten by a fresh start, and the evaluator and the app see the same newest checkpoint as the
+    trainer. Checkpoints of other names count only if the state file lists them, except for a reader (no
+    own_name) that finds nothing that way: it then takes every checkpoint in model_dir (its .index files),
+    as when the state file is missing or cannot be parsed (said once, on stderr).
     That is safe beside a trainer: TensorFlow renames a checkpoint's .index into place only after its data,
     so a listed checkpoint is complete (though the trainer may delete it meanwhile: restoring then fails,
     and the caller skips it).
-    For the trainer (own_name, its MODEL_NAME): the checkpoints <own_name>-<step> in model_dir are added to
-    the state file's list, whatever that says: those it lost track of (deleted, damaged, rewritten by
-    another run) are still resumed from, and never overwritten by a fresh start. Checkpoints of other names
-    count only if the state file lists them.
 
     Paths in the state file are resolved by their base name inside model_dir, so a model directory that was
     moved, or written by the course code with paths relative to another directory, still works. Only
@@ -208,9 +209,11 @@ def list_checkpoints(model_dir, own_name=None):
                 _warned_state_files.add(state_file)
                 print("warning: %s cannot be parsed; using the checkpoints found beside it" % state_file,
                       file=sys.stderr)
-    if own_name:
-        return _newest_first(model_dir, names + own_checkpoints(model_dir, own_name))
-    return _newest_first(model_dir, names) or _newest_first(model_dir, _index_files(model_dir))
+    import mnist_backward  # for MODEL_NAME; imported here to keep module imports acyclic
+    found = _newest_first(model_dir, names + own_checkpoints(model_dir, own_name or mnist_backward.MODEL_NAME))
+    if found or own_name:
+        return found
+    return _newest_first(model_dir, _index_files(model_dir))
 
 
 def _index_files(model_dir):

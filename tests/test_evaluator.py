@@ -236,6 +236,17 @@ def test_missing_stale_or_unparsable_state_file_falls_back_to_the_checkpoints_be
     assert [checkpoint_step(p) for p in list_checkpoints(str(tmp_path))] == [500, 401, 301, 201, 101]
 
 
+def test_readers_see_the_newest_checkpoint_a_state_file_has_not_caught_up_with(tmp_path, trained_model):
+    # A save cut short (killed, or a full disk) after the checkpoint's files and before the state file: the
+    # state file still names step 101, but the trainer would resume from 500; so do the readers.
+    shutil.copytree(trained_model, tmp_path, dirs_exist_ok=True)
+    (tmp_path / "checkpoint").write_text('model_checkpoint_path: "mnist_model-101"\n'
+                                         'all_model_checkpoint_paths: "mnist_model-101"\n')
+    (tmp_path / "other.index").write_text("")  # not listed, not the trainer's: not taken
+    assert [checkpoint_step(p) for p in list_checkpoints(str(tmp_path))] == [500, 401, 301, 201, 101]
+    assert list_checkpoints(str(tmp_path)) == list_checkpoints(str(tmp_path), "mnist_model")
+
+
 def test_checkpoint_named_without_a_step_reports_its_stored_step(tmp_path, trained_model, mnist_dir):
     newest = list_checkpoints(trained_model)[0]
     for ext in (".index", ".data-00000-of-00001"):
