@@ -364,7 +364,8 @@ def restore_newest(restore, model_dir, own_name=None):
             print("warning: cannot read checkpoint %s (%s); trying an older one" % (prefix, error_reason(e)),
                   file=sys.stderr)
     if candidates:
-        raise UserError("%s: none of its checkpoints could be restored into this network" % model_dir)
+        raise UserError("%s: none of its checkpoints could be restored into this network; move them away or "
+                        "use another --model-dir" % model_dir)
     return None
 
 

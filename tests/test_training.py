@@ -382,7 +382,8 @@ def test_trainer_refuses_a_directory_whose_state_file_lists_a_foreign_network(tm
             tf.train.Saver().save(sess, str(tmp_path / "net"), global_step=7)
     before = {f: (tmp_path / f).read_bytes() for f in os.listdir(tmp_path)}
     assert "checkpoint" in before and "net-7.index" in before
-    with pytest.raises(UserError, match="^%s: none of its checkpoints could be restored into this network$"
+    with pytest.raises(UserError, match="^%s: none of its checkpoints could be restored into this network; move "
+                                        "them away or use another --model-dir$"
                        % re.escape(str(tmp_path))):
         mnist_backward.backward(mnist, steps=5, model_dir=str(tmp_path))
     assert {f: (tmp_path / f).read_bytes() for f in os.listdir(tmp_path)} == before
