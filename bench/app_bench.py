@@ -15,7 +15,6 @@
    preprocessing, so the ratio measures what restoring once and reading in batch save.
 """
 import argparse
-import io
 import os
 import subprocess
 import sys
@@ -333,7 +332,7 @@ def main(argv=None):
     if args.count < 1 or args.speed_count < 1 or args.sklearn_count < 0:
         p.error("--count and --speed-count must be positive, --sklearn-count not negative")
 
-    from mnist_common import list_checkpoints, EmaModel
+    from mnist_common import list_checkpoints
     if not list_checkpoints(args.model_dir):
         print("No checkpoint file found in %s (train one: python mnist_backward.py --model-dir %s)"
               % (args.model_dir, args.model_dir))

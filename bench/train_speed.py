@@ -35,7 +35,6 @@ STEPS_PER_EPOCH = 275
 
 def keras_worker(steps, data_dir):
     """Keras 3 model.fit on the same model and schedule; prints one JSON line {"steps", "seconds"}."""
-    import numpy as np
     import input_data
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras

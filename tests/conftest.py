@@ -1,4 +1,4 @@
-"""Shared fixtures: the repository on sys.path, the real MNIST directory, and a briefly trained model.
+"""Shared fixtures: the repository and bench/ on sys.path, the real MNIST directory, and a briefly trained model.
 
 Tests that need the real MNIST find it through $MNIST_DATA_DIR (CI points it at ../shared/mnist), else
 ../shared/mnist beside the checkout, else ./data/. Without it they are skipped locally; .ci/run fails if
@@ -12,6 +12,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(1, os.path.join(ROOT, "bench"))  # the benchmarks' modules, for tests that import them
 
 import input_data  # noqa: E402
 

@@ -5,13 +5,11 @@ Nothing here is timed: the benchmarks run a handful of steps and are checked to 
 import re
 
 import numpy as np
-import pytest
 
 from conftest import run_script, assert_no_traceback
 from mnist_common import tf, session_config
 import input_data
 import mnist_backward
-import mnist_forward
 
 
 def _train(train, batch_size, steps, initial, **graph_options):
@@ -165,10 +163,7 @@ def test_course_loop_pairs_with_a_seeded_package_run(mnist, tmp_path):
     # full_run.py --course --seed N starts the course's loop from mnist_backward.py --seed N's initial weights
     # and batch order: after the same steps both hold the same weights (the shadows differ a little, as the
     # course's graph orders its moving average by chance) and have drawn the same batches.
-    import os
-    import sys
     import types
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
     from full_run import package_initial_values
     from train_speed import course_loop
     from mnist_common import list_checkpoints

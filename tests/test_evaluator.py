@@ -8,6 +8,7 @@ import pytest
 
 from conftest import run_script, start_script, assert_no_traceback
 from mnist_common import tf, list_checkpoints, checkpoint_step
+import mnist_test
 
 LINE = "After %s training step(s), test accuracy = %g"
 
@@ -46,11 +47,11 @@ def test_restored_weights_are_the_shadows(trained_model):
 
 
 def test_evaluator_beside_trainer(tmp_path, mnist_dir):
-    evaluator = start_script("mnist_test.py", "--interval", 0.05, "--until-step", 1200, "--model-dir", tmp_path,
+    evaluator = start_script("mnist_test.py", "--interval", 0.05, "--until-step", 600, "--model-dir", tmp_path,
                       "--data-dir", mnist_dir)
     # Started first, it reports the empty directory once, then waits for the trainer.
     assert evaluator.stdout.readline().strip() == "No checkpoint file found"
-    trainer = start_script("mnist_backward.py", "--steps", 1200, "--log-every", 100, "--seed", 5,
+    trainer = start_script("mnist_backward.py", "--steps", 600, "--log-every", 100, "--seed", 5,
                     "--model-dir", tmp_path, "--data-dir", mnist_dir)
     t_out, t_err = trainer.communicate(timeout=600)
     e_out, e_err = evaluator.communicate(timeout=600)
@@ -60,7 +61,7 @@ def test_evaluator_beside_trainer(tmp_path, mnist_dir):
     assert "No checkpoint file found" not in lines
     steps = [int(l.split()[1]) for l in lines]
     assert all(l.startswith("After ") and "test accuracy = " in l for l in lines)
-    assert len(steps) >= 3 and steps == sorted(set(steps)) and steps[-1] == 1200
+    assert len(steps) >= 3 and steps == sorted(set(steps)) and steps[-1] == 600
 
 
 def test_empty_dir_once_and_polling_pickup(tmp_path, trained_model, mnist_dir):
@@ -82,7 +83,7 @@ def test_empty_dir_once_and_polling_pickup(tmp_path, trained_model, mnist_dir):
 
 @pytest.mark.parametrize("damage, reason", [("delete", "data-00000-of-00001; No such file or directory"),
                                             ("truncate", "Read less bytes than requested")])
-def test_damaged_checkpoint_is_skipped(tmp_path, trained_model, mnist_dir, damage, reason):
+def test_damaged_checkpoint_is_skipped(tmp_path, trained_model, mnist_dir, damage, reason, capsys):
     shutil.copytree(trained_model, tmp_path, dirs_exist_ok=True)
     newest = list_checkpoints(str(tmp_path))[0]
     data = newest + ".data-00000-of-00001"
@@ -91,13 +92,13 @@ def test_damaged_checkpoint_is_skipped(tmp_path, trained_model, mnist_dir, damag
     else:
         with open(data, "r+b") as f:
             f.truncate(1000)
-    proc = run_script("mnist_test.py", "--once", "--model-dir", tmp_path, "--data-dir", mnist_dir)
-    assert_no_traceback(proc)
-    assert proc.returncode == 0
-    assert proc.stderr.startswith("warning: skipping checkpoint %s" % newest) and proc.stderr.count("\n") == 1
-    assert proc.stderr.rstrip().endswith(reason)  # TensorFlow's reason, not its "Graph execution error:" framing
+    # In-process: the script's main() (TensorFlow is loaded once for the suite).
+    assert mnist_test.main(["--once", "--model-dir", str(tmp_path), "--data-dir", mnist_dir]) == 0
+    out, err = capsys.readouterr()
+    assert err.startswith("warning: skipping checkpoint %s" % newest) and err.count("\n") == 1
+    assert err.rstrip().endswith(reason)  # TensorFlow's reason, not its "Graph execution error:" framing
     # The next readable one is evaluated, under its own step number.
-    assert proc.stdout.startswith("After 401 training step(s), test accuracy = ")
+    assert out.startswith("After 401 training step(s), test accuracy = ")
 
 
 def _publish(model_dir, source_prefix, step, truncate=False):
@@ -126,14 +127,15 @@ def test_polling_skips_a_damaged_checkpoint_then_continues(tmp_path, trained_mod
     assert out.startswith("After 700 training step(s)")
 
 
-@pytest.mark.parametrize("script", ["mnist_test.py", "mnist_backward.py"])
-def test_model_dir_that_is_a_file_is_one_line_error(tmp_path, mnist_dir, script):
+def test_model_dir_that_is_a_file_is_one_line_error(tmp_path, mnist_dir, capsys):
+    # (The trainer's case is in test_training.py's test_bad_arguments_are_one_line_errors.)
+    from mnist_common import run_main
     bad = tmp_path / "not_a_dir"
     bad.write_text("x")
-    proc = run_script(script, "--model-dir", bad, "--data-dir", mnist_dir, *(["--once"] if script == "mnist_test.py" else ["--steps", 5]))
-    assert proc.returncode == 1
-    assert_no_traceback(proc)
-    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: ") and str(bad) in proc.stderr
+    with pytest.raises(SystemExit) as exit:
+        run_main(lambda: mnist_test.main(["--once", "--model-dir", str(bad), "--data-dir", mnist_dir]))
+    assert exit.value.code == 1
+    assert capsys.readouterr().err == "error: model directory %s is not a directory\n" % bad
 
 
 def test_ctrl_c_ends_polling_with_130(tmp_path, mnist_dir):
@@ -164,7 +166,6 @@ def _save_unfit_checkpoint(prefix, hidden, with_ema):
     """Saves a checkpoint of the course's variable names, but hidden units and/or EMA shadows changed."""
     import mnist_forward
     with tf.Graph().as_default():
-        x = tf.placeholder(tf.float32, [None, mnist_forward.INPUT_NODE])
         w1 = tf.Variable(tf.zeros([mnist_forward.INPUT_NODE, hidden]))
         b1 = tf.Variable(tf.zeros([hidden]))
         w2 = tf.Variable(tf.zeros([hidden, mnist_forward.OUTPUT_NODE]))
@@ -217,7 +218,7 @@ def test_interval_out_of_range_is_a_usage_error(tmp_path, interval):
 
 
 def test_missing_stale_or_unparsable_state_file_falls_back_to_the_checkpoints_beside_it(tmp_path, trained_model,
-                                                                                       mnist_dir):
+                                                                                       mnist_dir, capsys):
     shutil.copytree(trained_model, tmp_path, dirs_exist_ok=True)
     # In-process: text that does not parse, an empty file, a state file naming only deleted checkpoints, none.
     for garbage in (b"model_checkpoint_path: {", b"", b'model_checkpoint_path: "mnist_model-9999"\n', None):
@@ -227,12 +228,10 @@ def test_missing_stale_or_unparsable_state_file_falls_back_to_the_checkpoints_be
             (tmp_path / "checkpoint").write_bytes(garbage)
         assert [checkpoint_step(p) for p in list_checkpoints(str(tmp_path))] == [500, 401, 301, 201, 101]
     (tmp_path / "checkpoint").write_bytes(b"\x8f\xff\x00binary")  # not even UTF-8: through the evaluator
-    proc = run_script("mnist_test.py", "--once", "--model-dir", tmp_path, "--data-dir", mnist_dir)
-    assert_no_traceback(proc)
-    assert proc.returncode == 0
-    assert proc.stderr == "warning: %s cannot be parsed; using the checkpoints found beside it\n" % (
-        tmp_path / "checkpoint")
-    assert proc.stdout.startswith("After 500 training step(s), test accuracy = ")  # the newest by step
+    assert mnist_test.main(["--once", "--model-dir", str(tmp_path), "--data-dir", mnist_dir]) == 0
+    out, err = capsys.readouterr()  # said once for the file, however often it was read
+    assert err == "warning: %s cannot be parsed; using the checkpoints found beside it\n" % (tmp_path / "checkpoint")
+    assert out.startswith("After 500 training step(s), test accuracy = ")  # the newest by step
     assert [checkpoint_step(p) for p in list_checkpoints(str(tmp_path))] == [500, 401, 301, 201, 101]
 
 
