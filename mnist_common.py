@@ -210,7 +210,13 @@ def list_checkpoints(model_dir, own_name=None):
                 print("warning: %s cannot be parsed; using the checkpoints found beside it" % state_file,
                       file=sys.stderr)
     import mnist_backward  # for MODEL_NAME; imported here to keep module imports acyclic
-    found = _newest_first(model_dir, names + own_checkpoints(model_dir, own_name or mnist_backward.MODEL_NAME))
+    try:
+        own = own_checkpoints(model_dir, own_name or mnist_backward.MODEL_NAME)
+    except PermissionError:  # a directory one may enter but not list (mode 711): a reader has the state file
+        if own_name or not names:
+            raise
+        return _newest_first(model_dir, names)
+    found = _newest_first(model_dir, names + own)
     if found or own_name:
         return found
     return _newest_first(model_dir, _index_files(model_dir))
@@ -317,7 +323,8 @@ def _newest_first(model_dir, names):
 
 def checkpoint_order(prefix):
     """The sort key of list_checkpoints' order: by step, a name without a step before every step."""
-    return checkpoint_step(prefix) or -1, prefix
+    step = checkpoint_step(prefix)
+    return -1 if step is None else step, prefix
 
 
 # TensorFlow reads a checkpoint path as a file pattern (tf.io.gfile.glob) when it holds one of these, to

@@ -101,13 +101,17 @@ def test_damaged_checkpoint_is_skipped(tmp_path, trained_model, mnist_dir, damag
 
 
 def _publish(model_dir, source_prefix, step, truncate=False):
-    """Copies a checkpoint under a new step number, optionally damaged, and lists it as the newest."""
+    """Copies a checkpoint under a new step number, optionally damaged, and lists it as the newest.
+
+    As TensorFlow does, the .index comes last: readers take a mnist_model-<step> as soon as its .index is
+    there, so the data must be complete (or damaged) by then."""
     target = os.path.join(model_dir, "mnist_model-%d" % step)
-    for ext in (".index", ".data-00000-of-00001"):
-        shutil.copy(source_prefix + ext, target + ext)
+    shutil.copy(source_prefix + ".data-00000-of-00001", target + ".data-00000-of-00001")
     if truncate:
         with open(target + ".data-00000-of-00001", "r+b") as f:
             f.truncate(1000)
+    shutil.copy(source_prefix + ".index", target + ".index.part")
+    os.rename(target + ".index.part", target + ".index")
     tf.train.update_checkpoint_state(model_dir, os.path.basename(target))
 
 
@@ -243,6 +247,21 @@ def test_readers_see_the_newest_checkpoint_a_state_file_has_not_caught_up_with(t
     (tmp_path / "other.index").write_text("")  # not listed, not the trainer's: not taken
     assert [checkpoint_step(p) for p in list_checkpoints(str(tmp_path))] == [500, 401, 301, 201, 101]
     assert list_checkpoints(str(tmp_path)) == list_checkpoints(str(tmp_path), "mnist_model")
+
+
+def test_readers_of_a_directory_they_may_enter_but_not_list_use_its_state_file(tmp_path, trained_model,
+                                                                               monkeypatch):
+    # A shared model directory of mode 711: the state file and the checkpoints can be read by name.
+    shutil.copytree(trained_model, tmp_path, dirs_exist_ok=True)
+    listdir = os.listdir
+    monkeypatch.setattr(os, "listdir", lambda path: (_ for _ in ()).throw(PermissionError(13, "Permission denied"))
+                        if os.path.samefile(path, tmp_path) else listdir(path))
+    assert [checkpoint_step(p) for p in list_checkpoints(str(tmp_path))] == [500, 401, 301, 201, 101]
+    with pytest.raises(PermissionError):
+        list_checkpoints(str(tmp_path), "mnist_model")  # the trainer must see every file it may overwrite
+    os.remove(tmp_path / "checkpoint")
+    with pytest.raises(PermissionError):
+        list_checkpoints(str(tmp_path))  # nothing to go by: said, not "No checkpoint file found"
 
 
 def test_checkpoint_named_without_a_step_reports_its_stored_step(tmp_path, trained_model, mnist_dir):
