@@ -66,6 +66,9 @@ def test(mnist, model_dir=mnist_backward.MODEL_SAVE_PATH, interval=TEST_INTERVAL
     last, said_none, warned = None, False, set()  # last: the newest checkpoint printed so far
     while True:
         prefixes = list_checkpoints(model_dir)  # newest first
+        if last and prefixes and checkpoint_order(prefixes[0]) < checkpoint_order(last) and not os.path.exists(
+                last + ".index"):
+            last = None  # the directory was emptied and training started again: follow the new run
         if not prefixes and not said_none:
             print("No checkpoint file found")
             sys.stdout.flush()

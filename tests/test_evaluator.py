@@ -67,17 +67,32 @@ def test_evaluator_beside_trainer(tmp_path, mnist_dir):
 def test_empty_dir_once_and_polling_pickup(tmp_path, trained_model, mnist_dir, capsys):
     assert mnist_test.main(["--once", "--model-dir", str(tmp_path), "--data-dir", mnist_dir]) == 1
     assert capsys.readouterr() == ("No checkpoint file found\n", "")
+    import signal
+    import threading
     model_dir = tmp_path / "model"  # missing at first: also "No checkpoint file found"
-    evaluator = start_script("mnist_test.py", "--interval", 0.05, "--until-step", 500, "--model-dir", model_dir,
-                      "--data-dir", mnist_dir)
-    assert evaluator.stdout.readline().strip() == "No checkpoint file found"
-    shutil.copytree(trained_model, tmp_path / "staging")
-    os.rename(tmp_path / "staging", model_dir)  # all five checkpoints appear at once
-    out, err = evaluator.communicate(timeout=300)
-    assert evaluator.returncode == 0 and err == "", err
-    # Each is printed once, oldest first, and the message is not repeated.
-    assert [line.split(" test accuracy = ")[0] for line in out.splitlines()] == [
-        "After %d training step(s)," % step for step in (101, 201, 301, 401, 500)]
+    evaluator = start_script("mnist_test.py", "--interval", 0.05, "--model-dir", model_dir, "--data-dir", mnist_dir)
+    watchdog = threading.Timer(300, evaluator.kill)  # a line that never comes fails the test, not hangs it
+    watchdog.start()
+    try:
+        assert evaluator.stdout.readline().strip() == "No checkpoint file found"
+        shutil.copytree(trained_model, tmp_path / "staging")
+        os.rename(tmp_path / "staging", model_dir)  # all five checkpoints appear at once
+        # Each is printed once, oldest first, and the message is not repeated.
+        assert [evaluator.stdout.readline().split(" test accuracy = ")[0] for _ in range(5)] == [
+            "After %d training step(s)," % step for step in (101, 201, 301, 401, 500)]
+        # The directory is emptied and training starts again: its checkpoints are followed, older though they are.
+        restarted = tmp_path / "restarted"
+        restarted.mkdir()
+        for ext in (".data-00000-of-00001", ".index"):
+            shutil.copy(os.path.join(trained_model, "mnist_model-101") + ext, restarted / ("mnist_model-7" + ext))
+        os.rename(model_dir, tmp_path / "old")
+        os.rename(restarted, model_dir)
+        assert evaluator.stdout.readline().startswith("After 7 training step(s), test accuracy = ")
+        evaluator.send_signal(signal.SIGINT)
+        out, err = evaluator.communicate(timeout=60)
+    finally:
+        watchdog.cancel()
+    assert (evaluator.returncode, out, err) == (130, "", "\nInterrupted.\n")
 
 
 @pytest.mark.parametrize("damage, reason", [("delete", "data-00000-of-00001; No such file or directory"),
