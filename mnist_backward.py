@@ -256,8 +256,8 @@ def backward(mnist, steps=STEPS, batch_size=BATCH_SIZE, model_dir=MODEL_SAVE_PAT
                 try:
                     saver.save(sess, tf_save_path, global_step=global_step)
                 except (tf.errors.OpError, OSError) as e:  # a full disk, say: the checkpoints before stay
-                    raise UserError("checkpoint of step %d not saved (%s); a rerun resumes from the last one "
-                                    "saved" % (step, error_reason(e))) from None
+                    raise UserError("saving the checkpoint of step %d failed (%s); training stopped, and a rerun "
+                                    "resumes from the newest complete checkpoint" % (step, error_reason(e))) from None
 
             # Ctrl+C, and SIGTERM (kill, timeout, a service manager stopping us), end the run at the next step,
             # with a checkpoint.

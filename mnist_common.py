@@ -98,7 +98,7 @@ def error_reason(error):
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     reasons = [line for line in lines if not _TF_FRAMING.match(line)]
     if reasons:  # a file being written is named as the checkpoint file, not by its temporary name
-        return re.sub(r"\.tempstate[0-9]+(?=;)", "", reasons[-1])
+        return re.sub(r"(\.tempstate[0-9]+|\.tmp[0-9a-f]{32})(?=;)", "", reasons[-1])
     return lines[0] if lines else type(error).__name__
 
 

@@ -223,6 +223,9 @@ def test_error_reason_of_a_full_disk():
                "to RunOptions for current allocation info. This isn't available when running in Eager mode.")
     error = tf.errors.ResourceExhaustedError(None, None, message)
     assert error_reason(error) == "/mnt/s/x.data-00000-of-00001; No space left on device"
+    meta = tf.errors.ResourceExhaustedError(None, None, "m/mnist_model-2.meta.tmp4a7e9c0b1d2f3a4b5c6d7e8f9a0b1c2d; "
+                                            "No space left on device")  # Python's writer: its own temporary
+    assert error_reason(meta) == "m/mnist_model-2.meta; No space left on device"
 
 
 @pytest.mark.parametrize("interval", ["nan", "1e300"])

@@ -352,8 +352,9 @@ def test_a_save_that_fails_stops_training_with_one_line_and_keeps_the_checkpoint
     monkeypatch.setattr(tf.train.Saver, "save", save)
     with pytest.raises(UserError) as e:
         mnist_backward.backward(mnist, steps=150, model_dir=str(tmp_path), log_every=100, seed=3)
-    assert str(e.value) == ("checkpoint of step 101 not saved (%s-101.data-00000-of-00001; No space left on "
-                            "device); a rerun resumes from the last one saved" % (tmp_path / "mnist_model"))
+    assert str(e.value) == ("saving the checkpoint of step 101 failed (%s-101.data-00000-of-00001; No space left "
+                            "on device); training stopped, and a rerun resumes from the newest complete checkpoint"
+                            % (tmp_path / "mnist_model"))
     assert [checkpoint_step(p) for p in list_checkpoints(str(tmp_path))] == [1]
     assert ema_accuracy(str(tmp_path), mnist) > 0  # still restores
 
