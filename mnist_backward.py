@@ -282,8 +282,9 @@ def backward(mnist, steps=STEPS, batch_size=BATCH_SIZE, model_dir=MODEL_SAVE_PAT
                         sys.stdout.flush()
                     else:
                         run_step(feed)
-                if interrupted:
-                    save(step)
+                if interrupted and step < steps:  # (a signal during the last step's save: the run is complete)
+                    if step != log_step:  # (a signal during a log step's save: that step is saved already)
+                        save(step)
                     print("%s at step %d; checkpoint saved to %s-%d."
                           % ("Interrupted" if interrupted[0] == signal.SIGINT else "Terminated", step, save_path, step))
                     raise TrainingInterrupted(step, interrupted[0])

@@ -374,6 +374,31 @@ def test_a_reader_that_goes_away_loses_no_step(tmp_path, mnist_dir):
     assert [checkpoint_step(p) for p in list_checkpoints(str(tmp_path))] == [1001, 1]
 
 
+@pytest.mark.parametrize("steps", [150, 101])
+def test_a_signal_during_a_save_saves_once(tmp_path, mnist, monkeypatch, capsys, steps):
+    # SIGTERM arrives while the checkpoint of step 101 is being saved. With --steps 150 the run stops there,
+    # without saving step 101 a second time; with --steps 101 that save was the last: the run is complete.
+    import mnist_backward
+    real_save, saved = tf.train.Saver.save, []
+
+    def save(self, sess, path, global_step=None, **kwargs):
+        saved.append(int(sess.run(global_step)))
+        if saved[-1] == 101:
+            os.kill(os.getpid(), signal.SIGTERM)  # handled by backward(): it only sets a flag
+        return real_save(self, sess, path, global_step=global_step, **kwargs)
+
+    monkeypatch.setattr(tf.train.Saver, "save", save)
+    if steps == 150:
+        with pytest.raises(mnist_backward.TrainingInterrupted) as e:
+            mnist_backward.backward(mnist, steps=steps, model_dir=str(tmp_path), log_every=100, seed=3)
+        assert (e.value.step, e.value.signum) == (101, signal.SIGTERM)
+        assert capsys.readouterr().out.splitlines()[-1].startswith("Terminated at step 101; checkpoint saved to ")
+    else:
+        assert mnist_backward.backward(mnist, steps=steps, model_dir=str(tmp_path), log_every=100, seed=3) == 101
+        assert capsys.readouterr().out.splitlines()[-1].startswith("Finished at step 101: ")
+    assert saved == [1, 101]
+
+
 def test_trainer_refuses_a_directory_whose_state_file_lists_a_foreign_network(tmp_path, mnist, capsys):
     # Another program's checkpoint, listed by its own state file: resuming from it fails, and a fresh start
     # would rewrite that state file, so the trainer stops and the directory is left exactly as it was.
