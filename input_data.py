@@ -323,7 +323,37 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+# ----------------------------------------------------------------------------------------------------------
+# Command line (also for the scripts that load TensorFlow, through mnist_common)
+
+def prepare_std_streams():
+    """Standard streams fit for file names, and /dev/null where the caller closed one (`<&-`, `>&-`).
+
+    File names are bytes: one that is not valid UTF-8 reaches Python with "surrogate" characters, which a
+    UTF-8 terminal stream refuses (a traceback for printing a path); they pass through as the bytes they are.
+    Python leaves a closed stream None (sys.stdout.flush() then fails), and its descriptor free: the next file
+    opened (a checkpoint TensorFlow writes) would take it, and whatever then went to stdout would land in
+    the file. Output to a closed stream goes nowhere, and a closed input is at its end.
+    """
+    for fd, name, flags in ((0, "stdin", os.O_RDONLY), (1, "stdout", os.O_WRONLY), (2, "stderr", os.O_WRONLY)):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, flags)  # the lowest free descriptor: fd itself
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(fd, "r" if fd == 0 else "w", closefd=False))
+        stream = getattr(sys, name)
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="surrogateescape")
+
+
+def drop_stdout():
+    """Points stdout at /dev/null, so that a closed pipe (`... | head`) fails no further write or flush."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def main(argv=None):
+    prepare_std_streams()
     parser = argparse.ArgumentParser(description="Download (if needed) and verify the MNIST files.")
     parser.add_argument("--data-dir", default=None,
                         help="where the four .gz files live (default: $%s, else %s)"
@@ -345,12 +375,11 @@ def main(argv=None):
         print("MNIST in %s: %d train, %d validation, %d test images, %dx%d, all files valid"
               % (data_dir, ds.train.num_examples, ds.validation.num_examples, ds.test.num_examples,
                  IMAGE_SIZE, IMAGE_SIZE))
-        if sys.stdout is not None:  # None when closed (`>&-`); print() then writes nothing
-            sys.stdout.flush()
+        sys.stdout.flush()
     except OSError as e:  # `| head -c0`, `> /dev/full`: said once, not again as Python exits
         if not isinstance(e, BrokenPipeError):
             print("error: cannot write the summary: %s" % (e.strerror or e), file=sys.stderr)
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        drop_stdout()
         return 1
     return 0
 

@@ -13,29 +13,10 @@ import re
 import stat
 import sys
 
+import input_data  # NumPy only; first, to put the standard streams right before anything else opens a file
 
-def _prepare_std_streams():
-    """Standard streams fit for file names, and /dev/null where the caller closed one (`<&-`, `>&-`).
+input_data.prepare_std_streams()
 
-    File names are bytes: one that is not valid UTF-8 reaches Python with "surrogate" characters, which a
-    UTF-8 terminal stream refuses (a traceback for printing a path); they pass through as the bytes they are.
-    Python leaves a closed stream None (sys.stdout.flush() then fails), and its descriptor free: the next file
-    opened (a checkpoint TensorFlow writes) would take it, and whatever then went to stdout would land in
-    the file. Output to a closed stream goes nowhere, and a closed input is at its end.
-    """
-    for fd, name, flags in ((0, "stdin", os.O_RDONLY), (1, "stdout", os.O_WRONLY), (2, "stderr", os.O_WRONLY)):
-        try:
-            os.fstat(fd)
-        except OSError:
-            os.open(os.devnull, flags)  # the lowest free descriptor: fd itself
-        if getattr(sys, name) is None:
-            setattr(sys, name, open(fd, "r" if fd == 0 else "w", closefd=False))
-        stream = getattr(sys, name)
-        if hasattr(stream, "reconfigure"):
-            stream.reconfigure(errors="surrogateescape")
-
-
-_prepare_std_streams()
 # TensorFlow's C++ log level: ours is 3 (fatal only; the errors that matter reach us as exceptions) unless
 # the user chose one. Some lines come before TensorFlow reads the level (absl's "All log messages before
 # absl::InitializeLog()", oneDNN's and the CUDA stub's notices), so they are silenced during the import too,
@@ -72,7 +53,6 @@ def _import_tf():
 tf = _import_tf()
 tf.disable_v2_behavior()
 
-import input_data  # noqa: E402
 import mnist_forward  # noqa: E402
 
 
@@ -102,11 +82,6 @@ def error_reason(error):
     return lines[0] if lines else type(error).__name__
 
 
-def _drop_stdout():
-    """Points stdout at /dev/null, so that a closed pipe (`... | head`) fails no further write or flush."""
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-
-
 def run_main(main):
     """Runs main() and exits with its status; UserError/DataError -> one line and 1, Ctrl+C -> 130."""
     try:
@@ -115,7 +90,7 @@ def run_main(main):
         print("error: %s" % e, file=sys.stderr)
         status = 1
     except BrokenPipeError:  # the reader of our output went away (`... | head`): stop quietly
-        _drop_stdout()
+        input_data.drop_stdout()
         status = 1
     except OSError as e:  # e.g. a model directory that is a file, or not writable
         print("error: %s: %s" % (e.filename, e.strerror) if e.filename else "error: %s" % e, file=sys.stderr)
@@ -129,7 +104,7 @@ def run_main(main):
     try:
         sys.stdout.flush()
     except BrokenPipeError:
-        _drop_stdout()
+        input_data.drop_stdout()
         status = status or 1
     sys.exit(status or 0)
 

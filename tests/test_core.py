@@ -150,6 +150,16 @@ def test_input_data_cli_unusable_data_dir_is_one_line(tmp_path, where, message):
     assert proc.stderr == message.format(d=d) + "\n"
 
 
+def test_input_data_cli_names_a_data_dir_that_is_not_utf8(tmp_path):
+    # Printed as the bytes it is, even where stderr's encoding is strict UTF-8 (was a UnicodeEncodeError).
+    bad = os.fsencode(tmp_path) + b"/d\xe9"
+    with open(bad, "w"):
+        pass  # a file, not a directory
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "input_data.py"), "--data-dir", bad], cwd=ROOT,
+                          env=dict(_env(), PYTHONIOENCODING="utf-8:strict"), capture_output=True)
+    assert (proc.returncode, proc.stderr) == (1, b"error: data directory %s is not a directory\n" % bad)
+
+
 def test_input_data_cli_reports_bad_file_in_one_line(tmp_path):
     make_mnist(tmp_path)
     (tmp_path / input_data.TEST_LABELS).write_bytes(b"not gzip at all")
