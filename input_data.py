@@ -66,7 +66,7 @@ def resolve_data_dir(flag_value=None):
 # ----------------------------------------------------------------------------------------------------------
 # Reading IDX files
 
-MAX_IDX_BYTES = 1 << 31    # an IDX header announcing more than 2 GiB is damage (MNIST's largest file holds 47 MB)
+MAX_IDX_BYTES = 1 << 28    # an IDX header announcing over 256 MiB is damage (MNIST's largest file holds 47 MB)
 _READ_CHUNK = 1 << 24      # bytes decompressed per read
 
 
@@ -102,7 +102,11 @@ def _read_idx(path, magic, ndim):
             if expected > MAX_IDX_BYTES:
                 raise DataError("%s: header says %s = %d bytes of data, more than the %d this loader reads"
                                 % (path, shape, expected, MAX_IDX_BYTES))
-            data = np.empty(expected, np.uint8)
+            try:
+                data = np.empty(expected, np.uint8)
+            except MemoryError:
+                raise DataError("%s: header says %s = %d bytes of data, more than there is memory for"
+                                % (path, shape, expected)) from None
             view, have = memoryview(data), 0
             while have < expected:
                 n = f.readinto(view[have:have + _READ_CHUNK])

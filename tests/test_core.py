@@ -92,7 +92,7 @@ def test_next_batch_seed_is_reproducible_and_private():
     ("short_payload", "header says 30x28x28"),
     # data running on past what the header says is not decompressed to the end (a 9 MB file can hold 2 GB)
     ("long_payload", "header says 30x28x28 = 23520 bytes of data, file has more"),
-    ("huge_header", "header says 100000x100000x28 = 280000000000 bytes of data, more than the 2147483648"),
+    ("huge_header", "header says 100000x100000x28 = 280000000000 bytes of data, more than the 268435456"),
     ("counts", "has 30 images but"),
     ("dims", "images are 28x27 pixels, MNIST's are 28x28"),
     ("label_range", "train-labels-idx1-ubyte.gz: label 10 out of range 0-9"),
@@ -126,6 +126,14 @@ def test_loader_errors_name_the_file(tmp_path, damage, message):
     if damage == "missing":
         assert str(tmp_path) in str(e.value) and "http://127.0.0.1:9/" in str(e.value)
         assert os.listdir(tmp_path) and not [f for f in os.listdir(tmp_path) if f.endswith(".part")]
+
+
+def test_idx_payload_without_memory_for_it_is_one_line(tmp_path, monkeypatch):
+    path = tmp_path / input_data.TRAIN_LABELS
+    write_gz(path, idx_bytes(2049, np.zeros(30)))
+    monkeypatch.setattr(input_data.np, "empty", lambda *a, **k: (_ for _ in ()).throw(MemoryError()))
+    with pytest.raises(input_data.DataError, match=r"header says 30 = 30 bytes of data, more than there is memory"):
+        input_data.extract_labels(str(path))
 
 
 def test_batch_larger_than_the_data_set_is_refused():
