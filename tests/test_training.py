@@ -364,8 +364,7 @@ def test_a_reader_that_goes_away_loses_no_step(tmp_path, mnist_dir):
     # is saved, so the run ends quietly (status 1) with every step up to that line kept.
     trainer = start_script("mnist_backward.py", "--steps", 1500, "--seed", 2, "--model-dir", tmp_path,
                            "--data-dir", mnist_dir)
-    while not trainer.stdout.readline().startswith("After 1 training step(s)"):
-        pass
+    read_until(trainer, "After 1 training step(s)")
     trainer.stdout.close()  # 1000 steps before the next line: it is written to a pipe with no reader
     trainer.wait(timeout=300)
     err = trainer.stderr.read()
