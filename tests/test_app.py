@@ -474,7 +474,7 @@ def test_batch_without_checkpoint(tmp_path, pictures, capsys):
 # ---------------------------------------------------------------------------------------------------------
 # The benchmark
 
-def test_app_bench_smoke(trained_model, mnist_dir, tmp_path, capsys):
+def test_app_bench_smoke(trained_model, mnist_dir, tmp_path, capsys, monkeypatch):
     proc = run_script("bench/app_bench.py", "--count", 24, "--speed-count", 20, "--sklearn-count", 10,
                       "--model-dir", trained_model, "--data-dir", mnist_dir)
     assert_no_traceback(proc)
@@ -496,13 +496,14 @@ def test_app_bench_smoke(trained_model, mnist_dir, tmp_path, capsys):
     assert proc.returncode == 1
     assert proc.stdout.strip().startswith("No checkpoint file found in %s" % tmp_path)
 
-    # A data directory that is a file: the loader's one line through run_main, no traceback (in-process).
-    from mnist_common import run_main
-    import app_bench
+    # A data directory that is a file: the loader's one line, no traceback (the script as run, in-process).
+    import runpy
     (tmp_path / "file").write_text("")
     capsys.readouterr()
+    monkeypatch.setattr(sys, "argv", ["app_bench.py", "--model-dir", trained_model, "--data-dir",
+                                      str(tmp_path / "file")])
     with pytest.raises(SystemExit) as exit:
-        run_main(lambda: app_bench.main(["--model-dir", trained_model, "--data-dir", str(tmp_path / "file")]))
+        runpy.run_path(os.path.join(ROOT, "bench", "app_bench.py"), run_name="__main__")
     assert exit.value.code == 1
     assert capsys.readouterr().err == "error: data directory %s is not a directory\n" % (tmp_path / "file")
 
