@@ -75,7 +75,7 @@ def test(mnist, model_dir=mnist_backward.MODEL_SAVE_PATH, interval=TEST_INTERVAL
             said_none = True
         if once:
             candidates = prefixes  # the newest that can be read
-        else:  # every checkpoint newer than the last one printed, oldest first: lines never go back in steps
+        else:  # every checkpoint newer than the last one printed, oldest first (steps go back only for a new run)
             candidates = [p for p in reversed(prefixes) if last is None or checkpoint_order(p) > checkpoint_order(last)]
         for prefix in candidates:
             try:
