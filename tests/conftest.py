@@ -38,6 +38,14 @@ def run_script(script, *args, env=None, timeout=600, input=None):
                           env=_env(env), capture_output=True, text=True, timeout=timeout, input=input)
 
 
+def run_script_redirected(redirects, script, *args, input=None):
+    """run_script with shell redirections applied to the script's process: "<&-" closes its stdin, ">&-" its
+    stdout. Returns the CompletedProcess (text mode)."""
+    return subprocess.run(["bash", "-c", 'exec "$0" "$@" ' + redirects, sys.executable,
+                           os.path.join(ROOT, script), *map(str, args)],
+                          cwd=ROOT, env=_env(), input=input, capture_output=True, text=True, timeout=300)
+
+
 def start_script(script, *args):
     """Starts `python script args...` in the repository with piped text stdout/stderr; returns the Popen."""
     return subprocess.Popen([sys.executable, os.path.join(ROOT, script), *map(str, args)], cwd=ROOT,

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from conftest import ROOT, run_script, assert_no_traceback, _env
+from conftest import ROOT, run_script, run_script_redirected, assert_no_traceback, _env
 from mnist_common import tf, list_checkpoints
 import mnist_app
 import mnist_picture
@@ -550,13 +550,9 @@ def test_closed_standard_streams_end_cleanly(trained_model, tmp_path):
     # `>&-` and `<&-`: Python gives None for such a stream (sys.stdout.flush() failed with a traceback) and
     # leaves the descriptor free for the next file opened; /dev/null is put in their place (mnist_common, so
     # for every script that loads TensorFlow).
-    def run(shell_redirects, *args, stdin_text=None):
-        return subprocess.run(["bash", "-c", 'exec "$0" "$@" ' + shell_redirects, sys.executable, *args],
-                              cwd=ROOT, env=_env(), input=stdin_text, capture_output=True, text=True, timeout=300)
-
-    prompt = run("<&-", "mnist_app.py", "--model-dir", trained_model)  # no input at all: ends at once
+    prompt = run_script_redirected("<&-", "mnist_app.py", "--model-dir", trained_model)  # no input at all: ends at once
     assert (prompt.returncode, prompt.stderr) == (0, "")
     assert prompt.stdout.startswith("input the number of test pictures:")
     picture = str(tmp_path / "missing.png")
-    both = run(">&-", "mnist_app.py", "--model-dir", trained_model, stdin_text="1\n%s\n" % picture)
+    both = run_script_redirected(">&-", "mnist_app.py", "--model-dir", trained_model, input="1\n%s\n" % picture)
     assert (both.returncode, both.stderr) == (1, "%s: error: no such file\n" % picture)
