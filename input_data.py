@@ -12,6 +12,7 @@ disk are checked structurally (gzip, IDX magic, dimensions, sizes), so a damaged
 import argparse
 import gzip
 import hashlib
+import http.client
 import os
 import sys
 import tempfile
@@ -118,7 +119,11 @@ def _read_idx(path, magic, ndim):
                                 % (path, shape, expected, have if have < expected else "more"))
     except FileNotFoundError:
         raise DataError("%s: file not found" % path) from None
-    except (OSError, EOFError, zlib.error) as e:
+    except OSError as e:
+        if e.errno is not None:  # the file itself cannot be opened or read: Permission denied, I/O error, ...
+            raise DataError("%s: cannot be read (%s)" % (path, e.strerror or e)) from None
+        raise DataError("%s: not a readable gzip file (%s)" % (path, e or type(e).__name__)) from None
+    except (EOFError, zlib.error) as e:
         raise DataError("%s: not a readable gzip file (%s)" % (path, e or type(e).__name__)) from None
     return data.reshape(dims)
 
@@ -164,6 +169,15 @@ def _progress(name, done, total):
     sys.stderr.flush()
 
 
+def _download_failure(error, done, total):
+    """What went wrong in a download that had received done of total bytes (0: unknown), on one line."""
+    if isinstance(error, http.client.IncompleteRead):  # the connection ended before the announced length
+        return "the transfer was cut short after %d %s" % (done, "of %d bytes" % total if total else "bytes")
+    if isinstance(error, http.client.HTTPException) and not isinstance(error, OSError):
+        return "the server's reply is not valid HTTP: %s" % type(error).__name__
+    return " ".join(str(getattr(error, "reason", error)).split())
+
+
 def download(filename, directory, source_url=DEFAULT_SOURCE_URL, md5=None):
     """Downloads source_url + filename into directory, atomically, checking its MD5 when one is given.
 
@@ -183,7 +197,7 @@ def download(filename, directory, source_url=DEFAULT_SOURCE_URL, md5=None):
                         "or download it from %s" % (filename, directory, e.strerror or e, url)) from None
     try:
         digest = hashlib.md5()
-        done = 0
+        done = total = 0
         with os.fdopen(fd, "wb") as out:
             try:
                 with urllib.request.urlopen(url, timeout=30) as response:
@@ -196,12 +210,14 @@ def download(filename, directory, source_url=DEFAULT_SOURCE_URL, md5=None):
                         digest.update(chunk)
                         done += len(chunk)
                         _progress(filename, done, total)
-            except (OSError, ValueError) as e:  # URLError, HTTPError, timeouts are OSErrors
+                    if done < total:  # http.client ends the body quietly when the connection closes early
+                        raise http.client.IncompleteRead(b"", total - done)
+            except (OSError, ValueError, http.client.HTTPException) as e:  # URLError, HTTPError, timeouts: OSErrors
                 if done:
                     sys.stderr.write("\n")
                 raise DataError("%s is missing from %s and could not be downloaded (%s); "
                                 "put the file in %s or download it from %s"
-                                % (filename, directory, getattr(e, "reason", e), directory, url)) from None
+                                % (filename, directory, _download_failure(e, done, total), directory, url)) from None
         sys.stderr.write("\n")
         if md5 and digest.hexdigest() != md5:
             raise DataError("%s: downloaded from %s with MD5 %s, expected %s; file discarded"
@@ -216,8 +232,13 @@ def download(filename, directory, source_url=DEFAULT_SOURCE_URL, md5=None):
 def maybe_download(filename, directory, source_url=DEFAULT_SOURCE_URL):
     """Returns the path of filename in directory, downloading it first if it is not there."""
     path = os.path.join(directory, filename)
-    if os.path.exists(path):
+    try:
+        os.stat(path)
         return path
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    except OSError as e:  # there, perhaps, but out of reach: a directory that cannot be searched, say
+        raise DataError("%s: cannot be read (%s)" % (path, e.strerror or e)) from None
     return download(filename, directory, source_url, MD5.get(filename))
 
 

@@ -215,6 +215,58 @@ def test_download_checks_md5_and_is_atomic(tmp_path, http_dir):
     assert os.listdir(dest) == []  # neither the file nor a partial one
 
 
+@pytest.fixture
+def raw_http(tmp_path):
+    """A server on 127.0.0.1 that answers every connection with the bytes put in the list it yields."""
+    import socketserver
+    reply = []
+
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self):
+            self.rfile.readline()  # the request line is enough
+            self.wfile.write(reply[0])
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield reply, "http://127.0.0.1:%d/" % server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("answer, reason", [
+    (b"HELLO THERE\r\n", "the server's reply is not valid HTTP: BadStatusLine"),  # was a traceback
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1000\r\n" + b"x" * 100,  # was a traceback
+     "the transfer was cut short after 0 bytes"),
+    (b"HTTP/1.0 200 OK\r\nContent-Length: 5000\r\n\r\n" + b"x" * 100,  # was kept as if complete
+     "the transfer was cut short after 100 of 5000 bytes"),
+])
+def test_download_of_a_broken_reply_is_one_line(tmp_path, raw_http, answer, reason):
+    reply, url = raw_http
+    reply.append(answer)
+    with pytest.raises(input_data.DataError) as e:  # was http.client.BadStatusLine / IncompleteRead
+        input_data.download("x.gz", str(tmp_path), url)
+    assert str(e.value) == ("x.gz is missing from %s and could not be downloaded (%s); put the file in %s or "
+                            "download it from %sx.gz" % (tmp_path, reason, tmp_path, url))
+    assert os.listdir(tmp_path) == []
+
+
+def test_data_files_out_of_reach_are_not_called_missing(tmp_path):
+    make_mnist(tmp_path)
+    (tmp_path / input_data.TEST_LABELS).chmod(0)
+    command = ["setpriv", "--bounding-set=-dac_override,-dac_read_search",  # root would read them anyway
+               sys.executable, os.path.join(ROOT, "input_data.py"), "--data-dir", str(tmp_path)]
+    proc = subprocess.run(command, cwd=ROOT, env=_env(), capture_output=True, text=True)
+    assert (proc.returncode, proc.stderr) == (1, "error: %s/%s: cannot be read (Permission denied)\n"
+                                              % (tmp_path, input_data.TEST_LABELS))  # was "not a readable gzip file"
+    tmp_path.chmod(0o600)  # the files are there, but the directory cannot be searched
+    try:
+        proc = subprocess.run(command, cwd=ROOT, env=_env(), capture_output=True, text=True)
+    finally:
+        tmp_path.chmod(0o700)
+    assert (proc.returncode, proc.stderr) == (1, "error: %s/%s: cannot be read (Permission denied)\n"
+                                              % (tmp_path, input_data.TRAIN_IMAGES))  # was "is missing from"
+
+
 def test_read_data_sets_downloads_missing_files(tmp_path, http_dir, monkeypatch):
     served, url = http_dir
     make_mnist(served)
