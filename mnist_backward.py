@@ -11,11 +11,12 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 import time
 
 # mnist_common first: it loads TensorFlow (and NumPy with it), Ctrl+C meanwhile ending in "Interrupted.", 130.
-from mnist_common import (tf, run_main, check_model_dir, claim_model_dir, error_reason, own_checkpoints,
-                          remove_save_leftovers, restore_newest, session_config, tf_path, UserError)
+from mnist_common import (tf, run_main, check_model_dir, claim_model_dir, error_reason, holding_model_dir,
+                          own_checkpoints, remove_save_leftovers, restore_newest, session_config, tf_path, UserError)
 import numpy as np
 import input_data
 import mnist_forward
@@ -222,9 +223,9 @@ def backward(mnist, steps=STEPS, batch_size=BATCH_SIZE, model_dir=MODEL_SAVE_PAT
         global_step, loss, train_op = graph.global_step, graph.loss, graph.train_op
         saver = tf.train.Saver(save_relative_paths=True)
 
-        with tf.Session(config=session_config()) as sess:
-            os.makedirs(model_dir, exist_ok=True)
-            claim_model_dir(model_dir)  # (main() claimed it already if it existed; backward() may run alone)
+        os.makedirs(model_dir, exist_ok=True)
+        # One trainer per directory, until backward() returns (or the process ends, when main() claimed it).
+        with tf.Session(config=session_config()) as sess, holding_model_dir(model_dir):
             # Checkpoints named MODEL_NAME-<step> count even when the state file lost track of them: they are
             # resumed from, never overwritten by a fresh start, and counted towards the five kept.
             restored = restore_newest(lambda prefix: saver.restore(sess, tf_path(prefix)), model_dir, MODEL_NAME)
@@ -260,10 +261,11 @@ def backward(mnist, steps=STEPS, batch_size=BATCH_SIZE, model_dir=MODEL_SAVE_PAT
                                     "resumes from the newest complete checkpoint" % (step, error_reason(e))) from None
 
             # Ctrl+C, and SIGTERM (kill, timeout, a service manager stopping us), end the run at the next step,
-            # with a checkpoint.
+            # with a checkpoint. (Python lets only the main thread set handlers: elsewhere they stay as they are.)
             interrupted = []
             previous = {s: signal.signal(s, lambda signum, frame: interrupted.append(signum))
-                        for s in (signal.SIGINT, signal.SIGTERM)}
+                        for s in (signal.SIGINT, signal.SIGTERM)
+                        if threading.current_thread() is threading.main_thread()}
             try:
                 start_step, start_time = step, time.time()
                 log_step = _next_log_step(step, steps, log_every)

@@ -8,6 +8,7 @@
 - ``EmaModel``: the graph that restores the exponential-moving-average (shadow) weights into the network,
   built once and used by both ``mnist_test.py`` and ``mnist_app.py``.
 """
+import contextlib
 import os
 import re
 import stat
@@ -245,6 +246,19 @@ def claim_model_dir(model_dir):
     except OSError:  # no locks here (some network file systems): go on unguarded
         pass
     _claimed[key] = fd
+
+
+@contextlib.contextmanager
+def holding_model_dir(model_dir):
+    """claim_model_dir(model_dir) for the length of a with block: released after it unless held before."""
+    key = os.path.realpath(model_dir)
+    held_before = key in _claimed
+    claim_model_dir(model_dir)
+    try:
+        yield
+    finally:
+        if not held_before and key in _claimed:
+            os.close(_claimed.pop(key))  # closing the descriptor drops the lock
 
 
 def remove_save_leftovers(model_dir, own_name):

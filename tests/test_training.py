@@ -454,6 +454,26 @@ def test_a_second_trainer_in_the_same_model_dir_is_refused(mnist_dir, tmp_path, 
     assert "Training on MNIST" not in out and os.listdir(tmp_path) == []
 
 
+def test_backward_called_from_code_lets_go_of_its_model_dir(mnist, tmp_path):
+    import fcntl
+    import threading
+    import mnist_backward
+    model_dir = tmp_path / "m"
+    result = []
+    # From a thread other than the main one, where Python lets no signal handler be set (was a ValueError).
+    worker = threading.Thread(target=lambda: result.append(
+        mnist_backward.backward(mnist, steps=2, model_dir=str(model_dir), seed=3)))
+    worker.start()
+    worker.join()
+    assert result == [2]
+    fd = os.open(model_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:  # another trainer may now take the directory (was BlockingIOError: the claim outlived backward())
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        os.close(fd)
+    assert mnist_backward.backward(mnist, steps=3, model_dir=str(model_dir), seed=3) == 3  # and so may this one
+
+
 def _course_style_graph():
     """The course's own graph, written independently of this package: unnamed variables w1, b1, w2, b2,
     then the global step, then the EMA of the trainable variables."""
