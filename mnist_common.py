@@ -325,13 +325,17 @@ _directory_fds = {}
 def tf_path(path):
     """path, or an alias of it that TensorFlow will not read as a file pattern; use it in TF's calls only.
 
-    A path with pattern characters is reached through /proc/self/fd/<fd of its directory> (Linux), which
-    names the same directory; the directory must exist. The alias is good for the life of the process.
+    A directory path with pattern characters is reached through /proc/self/fd/<fd of its directory> (Linux),
+    which names the same directory; the directory must exist. The alias is good for the life of the process.
+    A file name with pattern characters (never the trainer's own) raises ValueError, which the readers take
+    as an unreadable checkpoint.
     """
     if not _PATTERN_CHARS.search(path):
         return path
     directory, name = os.path.split(os.path.abspath(path))
-    if _PATTERN_CHARS.search(name) or not os.path.isdir("/proc/self/fd"):
+    if _PATTERN_CHARS.search(name):  # a checkpoint of someone else's naming: readers skip it, as unreadable
+        raise ValueError("its name has one of the characters * ? [ \\, which TensorFlow reads as a pattern")
+    if not os.path.isdir("/proc/self/fd"):
         raise UserError("%s: TensorFlow reads the characters * ? [ \\ in a checkpoint path as a pattern; "
                         "use a directory whose path has none of them" % path)
     if directory not in _directory_fds:

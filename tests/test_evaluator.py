@@ -115,6 +115,29 @@ def test_damaged_checkpoint_is_skipped(tmp_path, trained_model, mnist_dir, damag
     assert out.startswith("After 401 training step(s), test accuracy = ")
 
 
+def test_checkpoint_whose_name_tensorflow_reads_as_a_pattern_is_skipped(tmp_path, trained_model, mnist_dir,
+                                                                         capsys):
+    from mnist_common import EmaModel, restore_newest
+    newest = list_checkpoints(trained_model)[0]
+    for name in ("best[v2]-3000", "plain-2000"):  # no state file: the readers take every checkpoint there
+        for ext in (".index", ".data-00000-of-00001"):
+            shutil.copy(newest + ext, tmp_path / (name + ext))
+    skipped = str(tmp_path / "best[v2]-3000")
+    reason = "its name has one of the characters * ? [ \\, which TensorFlow reads as a pattern"
+    # Was "error: ...: use a directory whose path has none of them", status 1, with a readable one beside it.
+    assert mnist_test.main(["--once", "--model-dir", str(tmp_path), "--data-dir", mnist_dir]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("After 2000 training step(s), test accuracy = ")
+    assert err == "warning: skipping checkpoint %s: %s\n" % (skipped, reason)
+    model = EmaModel()  # the app's way in
+    try:
+        assert restore_newest(model.restore, str(tmp_path)) == str(tmp_path / "plain-2000")
+    finally:
+        model.close()
+    assert capsys.readouterr().err == "warning: cannot read checkpoint %s (%s); trying an older one\n" % (skipped,
+                                                                                                       reason)
+
+
 def _publish(model_dir, source_prefix, step, truncate=False):
     """Copies a checkpoint under a new step number, optionally damaged, and lists it as the newest.
 
