@@ -42,6 +42,16 @@ def step_of(prefix):
     return step
 
 
+def _file_identity(prefix):
+    """What tells checkpoint prefix apart from a later one of the same name (its .index's inode and time),
+    or None when it is gone."""
+    try:
+        st = os.stat(prefix + ".index")
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns
+
+
 def evaluate(model, mnist, prefix):
     """Restores checkpoint prefix into model and prints the course's accuracy line. Returns (step, accuracy)."""
     model.restore(prefix)
@@ -63,21 +73,25 @@ def test(mnist, model_dir=mnist_backward.MODEL_SAVE_PATH, interval=TEST_INTERVAL
       Exit status: 0, or 1 when once is set and no checkpoint could be evaluated.
     """
     model = EmaModel()
-    last, said_none, warned = None, False, set()  # last: the newest checkpoint printed so far
+    printed, said_none, warned = {}, False, set()  # printed: checkpoint -> _file_identity when printed
     while True:
         prefixes = list_checkpoints(model_dir)  # newest first
-        if last and prefixes and checkpoint_order(prefixes[0]) < checkpoint_order(last) and not os.path.exists(
-                last + ".index"):
-            last = None  # the directory was emptied and training started again: follow the new run
+        # Forget the printed checkpoints that are gone (the trainer keeps five) or were written again.
+        printed = {p: identity for p, identity in printed.items() if _file_identity(p) == identity}
         if not prefixes and not said_none:
             print("No checkpoint file found")
             sys.stdout.flush()
             said_none = True
         if once:
             candidates = prefixes  # the newest that can be read
-        else:  # every checkpoint newer than the last one printed, oldest first (steps go back only for a new run)
-            candidates = [p for p in reversed(prefixes) if last is None or checkpoint_order(p) > checkpoint_order(last)]
+        else:
+            # Every checkpoint newer than the newest printed one still there, oldest first. Checkpoints deleted
+            # by hand are not printed again; with none of the printed ones left (the directory emptied and
+            # training started again), every checkpoint there is new.
+            base = max(printed, key=checkpoint_order, default=None)
+            candidates = [p for p in reversed(prefixes) if base is None or checkpoint_order(p) > checkpoint_order(base)]
         for prefix in candidates:
+            identity = _file_identity(prefix)
             try:
                 step, _ = evaluate(model, mnist, prefix)
             except (tf.errors.OpError, ValueError) as e:
@@ -87,7 +101,7 @@ def test(mnist, model_dir=mnist_backward.MODEL_SAVE_PATH, interval=TEST_INTERVAL
                     warned.add(prefix)
                     print("warning: skipping checkpoint %s: %s" % (prefix, error_reason(e)), file=sys.stderr)
                 continue
-            last = prefix
+            printed[prefix] = identity
             if once or (until_step is not None and (step or 0) >= until_step):
                 return 0
         if once:

@@ -80,6 +80,16 @@ def test_empty_dir_once_and_polling_pickup(tmp_path, trained_model, mnist_dir, c
         # Each is printed once, oldest first, and the message is not repeated.
         assert [evaluator.stdout.readline().split(" test accuracy = ")[0] for _ in range(5)] == [
             "After %d training step(s)," % step for step in (101, 201, 301, 401, 500)]
+        # The newest is deleted by hand and training resumes from 401: the four left are not printed again
+        # (they were), the trainer's next checkpoints are. The warning about a damaged 450 shows that the
+        # evaluator has looked at the directory since the deletion.
+        for ext in (".data-00000-of-00001", ".index"):
+            os.remove(model_dir / ("mnist_model-500" + ext))
+        _publish(str(model_dir), os.path.join(trained_model, "mnist_model-500"), 450, truncate=True)
+        damaged = model_dir / "mnist_model-450"
+        assert evaluator.stderr.readline().startswith("warning: skipping checkpoint %s" % damaged)
+        _publish(str(model_dir), os.path.join(trained_model, "mnist_model-500"), 460)
+        assert evaluator.stdout.readline().startswith("After 460 training step(s), test accuracy = ")  # was 101
         # The directory is emptied and training starts again: its checkpoints are followed, older though they are.
         restarted = tmp_path / "restarted"
         restarted.mkdir()
