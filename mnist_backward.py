@@ -231,7 +231,12 @@ def backward(mnist, steps=STEPS, batch_size=BATCH_SIZE, model_dir=MODEL_SAVE_PAT
             restored = restore_newest(lambda prefix: saver.restore(sess, tf_path(prefix)), model_dir, MODEL_NAME)
             if restored is None:
                 sess.run(tf.global_variables_initializer())
-            saver.recover_last_checkpoints([tf_path(p) for p in reversed(own_checkpoints(model_dir, MODEL_NAME))])
+            # The Saver deletes one old checkpoint per save, of those it knows: it is given the newest it keeps
+            # (max_to_keep, five), and older ones of ours (left by the course's loop, say) go after the first save.
+            own = own_checkpoints(model_dir, MODEL_NAME)
+            keep = saver.saver_def.max_to_keep
+            saver.recover_last_checkpoints([tf_path(p) for p in reversed(own[:keep])])
+            stale = own[keep:]
             step = int(sess.run(global_step))
             if step >= steps:
                 print("Model in %s is already at step %d (--steps %d): nothing to do." % (model_dir, step, steps))
@@ -259,6 +264,12 @@ def backward(mnist, steps=STEPS, batch_size=BATCH_SIZE, model_dir=MODEL_SAVE_PAT
                 except (tf.errors.OpError, OSError) as e:  # a full disk, say: the checkpoints before stay
                     raise UserError("saving the checkpoint of step %d failed (%s); training stopped, and a rerun "
                                     "resumes from the newest complete checkpoint" % (step, error_reason(e))) from None
+                while stale:
+                    old = stale.pop()
+                    try:
+                        tf.train.remove_checkpoint(tf_path(old))
+                    except (tf.errors.OpError, OSError) as e:  # left there: training goes on
+                        print("warning: cannot remove old checkpoint %s (%s)" % (old, error_reason(e)), file=sys.stderr)
 
             # Ctrl+C, and SIGTERM (kill, timeout, a service manager stopping us), end the run at the next step,
             # with a checkpoint. (Python lets only the main thread set handlers: elsewhere they stay as they are.)

@@ -76,6 +76,22 @@ def test_resume_finishes_the_schedule(mnist_dir, tmp_path, capsys):
         "Model in %s is already at step 600 (--steps 600): nothing to do." % tmp_path]
 
 
+def test_more_than_five_of_its_checkpoints_are_pruned_to_five(mnist, tmp_path, trained_model):
+    import mnist_backward
+    shutil.copytree(trained_model, tmp_path, dirs_exist_ok=True)
+    for step in (11, 21, 31):  # older ones of the same name, as the course's own loop leaves them
+        for ext in (".index", ".data-00000-of-00001", ".meta"):
+            source = os.path.join(trained_model, "mnist_model-101" + ext)
+            shutil.copy(source, tmp_path / ("mnist_model-%d%s" % (step, ext)))
+    assert mnist_backward.backward(mnist, steps=501, model_dir=str(tmp_path), log_every=100) == 501  # 1 save
+    # Were eight .index files on, 31 to 501: the Saver deletes only one per save of those it knows.
+    assert [checkpoint_step(p) for p in list_checkpoints(str(tmp_path))] == [501, 500, 401, 301, 201]
+    assert sorted(os.listdir(tmp_path)) == sorted(["checkpoint"] + ["mnist_model-%d%s" % (step, ext)
+        for step in (201, 301, 401, 500, 501) for ext in (".index", ".data-00000-of-00001", ".meta")])
+    state = tf.train.get_checkpoint_state(str(tmp_path))
+    assert [checkpoint_step(p) for p in state.all_model_checkpoint_paths] == [201, 301, 401, 500, 501]
+
+
 def test_lost_state_file_resumes_and_overwrites_nothing(mnist_dir, tmp_path, trained_model):
     # The trainer finds its own checkpoints (mnist_model-<step>) even when the state file lost track of them:
     # a fresh start would have written new mnist_model-101 .. -500 over them.
