@@ -374,7 +374,9 @@ def prepare_std_streams():
 
 def drop_stdout():
     """Points stdout at /dev/null, so that a closed pipe (`... | head`) fails no further write or flush."""
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def main(argv=None):

@@ -20,30 +20,69 @@ input_data.prepare_std_streams()
 
 # TensorFlow's C++ log level: ours is 3 (fatal only; the errors that matter reach us as exceptions) unless
 # the user chose one. Some lines come before TensorFlow reads the level (absl's "All log messages before
-# absl::InitializeLog()", oneDNN's and the CUDA stub's notices), so they are silenced during the import too,
-# unless the user asked for everything (0).
+# absl::InitializeLog()", oneDNN's and the CUDA stub's notices), so they are filtered out during the import
+# too, unless the user asked for everything (0).
 # Child processes inherit the level, and with it the quiet.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 _QUIET = os.environ["TF_CPP_MIN_LOG_LEVEL"].strip() != "0"
 
+# Copies its standard input to its standard error but for TensorFlow's notices: absl's line, and log lines of
+# level I (info) or W (warning), "I0000 00:00:1795500965.496336   14407 port.cc:153] ...". Run as a process of
+# its own (and session: Ctrl+C is not its business), it passes on what TensorFlow says even if the import
+# kills ours: a fatal "F..." line before an abort(), say, on a CPU without the instructions it was built for.
+_NOTICE_FILTER = r"""
+import os, re
+notice = re.compile(rb"WARNING: All log messages before absl::InitializeLog\(\) is called"
+                    rb"|[IW][0-9]{4} [0-9:.]+ +[0-9]+ [^ ]+:[0-9]+\] ")
+buffered = b""
+while True:
+    data = os.read(0, 65536)
+    *lines, buffered = (buffered + data).split(b"\n")
+    if not data and buffered:  # the end, without a newline
+        lines.append(buffered)
+    kept = [line + b"\n" for line in lines if not notice.match(line)]
+    try:
+        os.write(2, b"".join(kept))
+    except OSError:  # nowhere to write (2>/dev/full): read on, so that the importer is never held up
+        pass
+    if not data:
+        break
+"""
+
 
 def _import_tf():
-    """Imports tensorflow.compat.v1; when quiet, the C++ side's pre-logging-setup lines (absl's "All log
-    messages before absl::InitializeLog()", the CUDA stub's "Could not find cuda drivers") go to /dev/null.
-    Ctrl+C during the import (it takes seconds) ends the program as Ctrl+C does later: one line, status 130."""
+    """Imports tensorflow.compat.v1; when quiet, the C++ side's pre-logging-setup notices (absl's "All log
+    messages before absl::InitializeLog()", the CUDA stub's "Could not find cuda drivers") are filtered out
+    of its standard error, and whatever else it says there passes. Ctrl+C during the import (it takes
+    seconds) ends the program as Ctrl+C does later: one line, status 130."""
     try:
         if not _QUIET:
             import tensorflow.compat.v1 as tf1
             return tf1
+        import subprocess
         sys.stderr.flush()
-        saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)
+        try:
+            sieve = subprocess.Popen([sys.executable, "-S", "-c", _NOTICE_FILTER], stdin=subprocess.PIPE,
+                                     stdout=subprocess.DEVNULL, start_new_session=True)
+            into = sieve.stdin.fileno()
+        except OSError:  # no interpreter to run it with (embedded Python): the notices go, and all with them
+            sieve, into = None, os.open(os.devnull, os.O_WRONLY)
+        saved = os.dup(2)
+        os.dup2(into, 2)
         try:
             import tensorflow.compat.v1 as tf1
         finally:
+            sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
-            os.close(devnull)
+            if sieve is None:
+                os.close(into)
+            else:
+                sieve.stdin.close()
+                try:
+                    sieve.wait(timeout=10)  # its last lines out before ours
+                except subprocess.TimeoutExpired:  # the pipe held open elsewhere: let it finish on its own
+                    pass
         tf1.logging.set_verbosity(tf1.logging.ERROR)  # Python-side deprecation warnings
         return tf1
     except KeyboardInterrupt:

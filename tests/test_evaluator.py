@@ -200,6 +200,26 @@ def test_ctrl_c_ends_polling_with_130(tmp_path, mnist_dir):
     assert out == ""
 
 
+def test_what_tensorflow_says_as_it_dies_while_loading_reaches_the_user(tmp_path):
+    # A stand-in for TensorFlow on a CPU without the instructions it was built for: its notices, then a fatal
+    # line and abort(). The notices are dropped; the fatal line was dropped with them (status 134, no word).
+    package = tmp_path / "fake" / "tensorflow"
+    (package / "compat").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "compat" / "__init__.py").write_text("")
+    fatal = ("F0000 00:00:1795500965.500000   14407 cpu_feature_guard.cc:108] The TensorFlow library was "
+             "compiled to use AVX instructions, but these aren't available on your machine.")
+    (package / "compat" / "v1.py").write_text(
+        "import os\n"
+        "os.write(2, b'WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\\n')\n"
+        "os.write(2, b'I0000 00:00:1795500965.496336   14407 port.cc:153] oneDNN custom operations are on.\\n')\n"
+        "os.write(2, b'W0000 00:00:1795500965.496690   14407 cudart_stub.cc:31] Could not find cuda drivers\\n')\n"
+        "os.write(2, %r)\n"
+        "os.abort()\n" % (fatal + "\n").encode())
+    proc = run_script("mnist_test.py", "--once", "--model-dir", tmp_path, env={"PYTHONPATH": str(package.parent)})
+    assert (proc.returncode, proc.stdout, proc.stderr) == (-6, "", fatal + "\n")  # SIGABRT
+
+
 @pytest.mark.parametrize("level", [None, "3", "2"])
 def test_tensorflow_import_is_quiet_unless_asked(tmp_path, mnist_dir, level):
     # Unset, TF_CPP_MIN_LOG_LEVEL becomes 3; set by the user (or inherited from a parent script) it is kept,
