@@ -62,7 +62,7 @@ def _import_tf():
         import subprocess
         sys.stderr.flush()
         try:
-            sieve = subprocess.Popen([sys.executable, "-S", "-c", _NOTICE_FILTER], stdin=subprocess.PIPE,
+            sieve = subprocess.Popen([sys.executable, "-I", "-S", "-c", _NOTICE_FILTER], stdin=subprocess.PIPE,
                                      stdout=subprocess.DEVNULL, start_new_session=True)
             into = sieve.stdin.fileno()
         except OSError:  # no interpreter to run it with (embedded Python): the notices go, and all with them
