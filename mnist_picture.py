@@ -24,6 +24,7 @@ from PIL import Image, ImageOps
 
 MAX_PIXELS = 40_000_000   # larger pictures are refused before decoding (decompression bombs)
 WORK_SIZE = 320           # pictures are reduced so their longer side is at most this before analysis
+FINE_SIZE = 1280          # ...and to this for a second look when no ink is found at WORK_SIZE
 SIZE = 28                 # the MNIST field
 BOX = 20                  # the digit's longer side in it
 CENTRE = 14.0             # where MNIST puts the centre of mass (row, column index; measured: 14.0, 14.0)
@@ -56,7 +57,7 @@ def open_picture(path, transpose=True, draft=False):
       transpose: apply the EXIF orientation (the course's pre_pic did not).
       draft: let JPEG decode at a reduced scale when the picture is much larger than WORK_SIZE.
     Returns:
-      A loaded PIL.Image.
+      A loaded PIL.Image; if draft reduced it, its info["draft_scale"] is how many times (about 2 to 8).
     Raises:
       PictureError: missing, a folder, empty, not a picture, too many pixels, truncated or damaged.
     """
@@ -89,8 +90,11 @@ def open_picture(path, transpose=True, draft=False):
             if draft and img.format == "JPEG" and max(img.size) > 2 * WORK_SIZE:
                 img.draft(img.mode, (WORK_SIZE, WORK_SIZE))  # DCT scaling: decodes 1/2 .. 1/8 size
             img.load()
+            reduced_by = width / img.width
             if transpose:
                 ImageOps.exif_transpose(img, in_place=True)
+            if reduced_by > 1:
+                img.info["draft_scale"] = reduced_by  # full size / decoded size, for mnist_input
             return img  # loaded: usable after the file is closed
     except PictureError:
         raise
@@ -109,15 +113,15 @@ def open_picture(path, transpose=True, draft=False):
         raise PictureError("cannot decode the picture: %s" % reason)
 
 
-def grey_levels(img):
-    """The picture as grey levels with transparency flattened onto blank paper, reduced to WORK_SIZE.
+def grey_levels(img, work_size=WORK_SIZE):
+    """The picture as grey levels with transparency flattened onto blank paper, reduced to work_size.
 
     Args:
       img: a PIL.Image of any mode (L, RGB, RGBA, P, LA, 1, I;16, I, F, CMYK, YCbCr, HSV, ...).
     Returns:
-      float32 [H, W] in [0, 1], 0 black, 1 white; max(H, W) <= WORK_SIZE.
+      float32 [H, W] in [0, 1], 0 black, 1 white; max(H, W) <= work_size.
     """
-    scale = min(1.0, WORK_SIZE / max(img.size))
+    scale = min(1.0, work_size / max(img.size))
     size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
     if img.mode in _HIGH_BIT_MODES:
         grey = np.asarray(img, dtype=np.float32)
@@ -405,8 +409,9 @@ def mnist_input(path):
       PictureError: unreadable, too large, or blank.
     """
     img = open_picture(path, transpose=True, draft=True)
+    full_size = (lambda: open_picture(path, transpose=True)) if "draft_scale" in img.info else None
     try:
-        return mnist_array(img)
+        return mnist_array(img, full_size)
     except PictureError:
         raise
     except Exception as e:  # an unusual mode or size the steps above do not handle: one line, not a traceback
@@ -414,20 +419,119 @@ def mnist_input(path):
                                                                           str(e).strip() or type(e).__name__))
 
 
-def mnist_array(img):
-    """mnist_input for an already opened PIL.Image. Returns float32 [784]."""
-    ink, solid = ink_levels(grey_levels(img))
-    top, bottom, left, right = ink_box(solid)
-    scale = ink.shape[1] / img.width  # working pixels per picture pixel
-    side = max(bottom - top, right - left)
-    if scale < 1 and side < WORK_SIZE // 4:
-        # A small digit in a large picture (a phone photo of a sheet): reduced to WORK_SIZE it has few
-        # pixels left, so read its neighbourhood (three times its size) again from the full picture.
-        box = [round(v / scale) for v in (left - side, top - side, right + side, bottom + side)]
-        box = (max(0, box[0]), max(0, box[1]), min(img.width, box[2]), min(img.height, box[3]))
+def on_paper(grey):
+    """grey laid on a margin of its own paper, a quarter of its longer side wide on every side.
+
+    The margin continues the paper's level at the picture's border: a plane fitted to the border pixels,
+    refitted twice to those within 2.5 robust standard deviations of it, so that strokes reaching the
+    border (even a third of it) do not pull it, and a lighting gradient carries on into the margin instead
+    of meeting a flat level there.
+    Args:
+      grey: float32 [H, W] from grey_levels.
+    Returns:
+      float32 [H + 2m, W + 2m], m = max(H, W) // 4 (2 at least).
+    """
+    h, w = grey.shape
+    m = max(2, max(h, w) // 4)
+    ys, xs = np.indices((h, w), dtype=np.float32)
+    edge = np.zeros((h, w), bool)
+    edge[[0, -1]], edge[:, [0, -1]] = True, True
+    basis = np.stack([np.ones(int(edge.sum()), np.float32), xs[edge], ys[edge]], axis=1)
+    levels = grey[edge]
+    keep = np.ones(levels.size, bool)
+    for _ in range(3):
+        coef = np.linalg.lstsq(basis[keep], levels[keep], rcond=None)[0]
+        residual = levels - basis @ coef
+        centre = np.median(residual[keep])
+        near = np.abs(residual - centre) <= 2.5 * 1.4826 * np.median(np.abs(residual[keep] - centre)) + 0.01
+        if near.sum() < 3:
+            break
+        keep = near
+    rows = np.arange(-m, h + m, dtype=np.float32)[:, None]
+    cols = np.arange(-m, w + m, dtype=np.float32)[None, :]
+    padded = np.clip(coef[0] + coef[1] * cols + coef[2] * rows, 0, 1).astype(np.float32)
+    padded[m:m + h, m:m + w] = grey
+    return padded
+
+
+def fills_the_picture(box, shape):
+    """Whether an ink box (top, bottom, left, right) of a picture [H, W] reaches two of its sides (within 8%)
+    and is not small (a quarter of the longer side or more): a digit cropped close to its ink."""
+    top, bottom, left, right = box
+    h, w = shape
+    near = (top <= 0.08 * h) + (h - bottom <= 0.08 * h) + (left <= 0.08 * w) + (w - right <= 0.08 * w)
+    return near >= 2 and max(bottom - top, right - left) >= max(h, w) / 4
+
+
+def _read(grey):
+    """Finds the digit in a working picture from grey_levels.
+
+    Returns:
+      (ink, box, close_cropped): ink float32 [h, w] from ink_levels, the digit's box (top, bottom, left,
+      right) in it, and whether the digit was found cropped close to its ink (ink then has a margin, so its
+      coordinates are not grey's).
+    Raises:
+      PictureError: no ink.
+    """
+    try:
+        ink, solid = ink_levels(grey)
+        box = ink_box(solid)
+        close_cropped = fills_the_picture(box, solid.shape)
+    except PictureError:
+        ink, close_cropped = None, True
+    if close_cropped:
+        # A digit cropped close to its ink can cover half the picture: too much for the paper to be told from
+        # it, and its strokes are taken for paper (the picture called blank, or part of the digit read). Laid
+        # on a margin of paper, it is read as any other. (Only those pictures: the plane the margin continues
+        # does not follow a shadow across the sheet, which cost a few of bench/app_bench.py's JPEGs.)
         try:
-            closer, solid = ink_levels(grey_levels(img.crop(box)))
-            ink, (top, bottom, left, right) = closer, ink_box(solid)
+            padded_ink, solid = ink_levels(on_paper(grey))
+            ink, box = padded_ink, ink_box(solid)
+        except PictureError:
+            if ink is None:
+                raise
+            close_cropped = False  # the first reading stands
+    return ink, box, close_cropped
+
+
+def mnist_array(img, full_size=None):
+    """mnist_input for an already opened PIL.Image.
+
+    Args:
+      img: the picture, perhaps decoded at a reduced size (a JPEG draft).
+      full_size: for a reduced img, a function returning the picture at full size (for small digits).
+    Returns:
+      float32 [784].
+    """
+    full = []  # the full-size picture, decoded when first needed
+
+    def full_picture():
+        if not full:
+            full.append(full_size() if full_size else img)
+        return full[0]
+
+    picture = img  # the picture the working coordinates refer to
+    try:
+        ink, (top, bottom, left, right), close_cropped = _read(grey_levels(img))
+    except PictureError:
+        if max(full_picture().size) <= 2 * WORK_SIZE:
+            raise
+        # A digit a few pixels tall once reduced to WORK_SIZE (a small digit in a large photo) is lost in
+        # the reduction: look again at FINE_SIZE.
+        picture = full_picture()
+        ink, (top, bottom, left, right), close_cropped = _read(grey_levels(picture, FINE_SIZE))
+    side = max(bottom - top, right - left)
+    full_width = full[0].width if full else img.width * img.info.get("draft_scale", 1)
+    if not close_cropped and side < WORK_SIZE // 4 and ink.shape[1] < full_width:
+        # A small digit in a large picture (a phone photo of a sheet): reduced it has few pixels left, so
+        # read its neighbourhood (three times its size) again from the full-size picture.
+        big = full_picture()
+        to_big = big.width / ink.shape[1]  # working pixel -> full-size pixel
+        box = [round(v * to_big) for v in (left - side, top - side, right + side, bottom + side)]
+        box = (max(0, box[0]), max(0, box[1]), min(big.width, box[2]), min(big.height, box[3]))
+        try:
+            closer, closer_box, _ = _read(grey_levels(big.crop(box)))
+            ink, (top, bottom, left, right) = closer, closer_box
         except PictureError:
             pass  # keep the first reading
     return to_mnist_field(ink[top:bottom, left:right]).reshape(SIZE * SIZE)

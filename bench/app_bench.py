@@ -5,9 +5,10 @@
    chalk ink tones, noise and dust, white on black, transparent PNG, JPEG, palette, 16-bit, EXIF-rotated,
    small digits in a corner of a large canvas. Reads every picture with `--preprocess seed` (the course's
    pre_pic) and `--preprocess mnist` (the default) and prints the accuracy of each, per kind and overall,
-   beside the model's accuracy on the same digits as plain 28x28 MNIST images (the ceiling). If
-   scikit-learn is importable, its 8x8 handwritten digits (other writers than MNIST's) are drawn the same
-   way and scored too.
+   beside the model's accuracy on the same digits as plain 28x28 MNIST images (the ceiling). Then digits
+   framed otherwise (`--framing-count`): cut out to their ink, and about 40 pixels tall in a 12-megapixel
+   photo. If scikit-learn is importable, its 8x8 handwritten digits (other writers than MNIST's) are drawn
+   the same way and scored too.
 2. Speed. Writes `--speed-count` pictures to a folder and times, as whole processes, `python mnist_app.py
    FOLDER` (one graph, one restore, one sess.run per 256 pictures) against the course's approach: per
    picture a fresh tf.Graph, forward(x, None), the EMA Saver, a new session, the checkpoint state read and
@@ -210,6 +211,44 @@ def accuracy_report(model, mnist, count, seed):
     return results
 
 
+FRAMINGS = ("close crop, dark ink", "close crop, light ink", "40 px in 12 MP photo")
+
+
+def framing_report(model, mnist, count, seed):
+    """Prints how the preprocessings read digits framed unlike the photo-like set: `count` cut out to their
+    ink (no margin at all: the digit fills the picture), dark on light and light on dark, and count // 15 about
+    40 pixels tall in a 4000x3000 JPEG photo of a sheet (3 pixels tall once reduced to WORK_SIZE)."""
+    rng = np.random.default_rng(seed + 3)
+    chosen = rng.choice(mnist.test.num_examples, size=count, replace=False)
+    images, labels = mnist.test.images[chosen], mnist.test.labels[chosen]
+    pictures = []
+    with tempfile.TemporaryDirectory() as folder:
+        def write(grey, kind, label, **options):
+            path = os.path.join(folder, "%05d%s" % (len(pictures), ".jpg" if options else ".png"))
+            Image.fromarray((np.clip(grey, 0, 1) * 255 + 0.5).astype(np.uint8)).save(path, **options)
+            pictures.append((path, int(label), kind))
+
+        for image, label in zip(images, labels):
+            cover = digit_alpha(image, int(rng.integers(60, 200)), rng)  # cut to its ink by digit_alpha
+            write(1 - cover, FRAMINGS[0], label)
+            write(cover, FRAMINGS[1], label)
+        for image, label in zip(images[:max(1, count // 15)], labels):
+            sheet = np.full((3000, 4000), rng.uniform(0.75, 0.95), np.float32)
+            cover = digit_alpha(image, int(rng.integers(36, 46)), rng)
+            top, left = int(rng.integers(100, 2800)), int(rng.integers(100, 3800))
+            sheet[top:top + cover.shape[0], left:left + cover.shape[1]] *= 1 - 0.8 * cover
+            write(sheet, FRAMINGS[2], label, quality=int(rng.integers(70, 95)))
+        results = {p: score(model, pictures, p) for p in ("seed", "mnist")}
+    kinds = np.array([p[2] for p in pictures])
+    print("framing: MNIST test digits (seed %d) cut out to their ink, and small in a large photo" % seed)
+    print("  %-22s %6s %14s %14s" % ("kind", "count", "seed pre_pic", "mnist (default)"))
+    for kind in FRAMINGS:
+        print("  %-22s %6d %14.3f %14.3f" % (kind, np.sum(kinds == kind), results["seed"][1][kind],
+                                             results["mnist"][1][kind]))
+    print("  unreadable or called blank: seed %d, mnist %d" % (results["seed"][2], results["mnist"][2]))
+    return results
+
+
 def sklearn_report(model, seed, count=550):
     """scikit-learn's 8x8 digits (UCI: 43 writers, none of them MNIST's), enlarged and drawn photo-like the
     same way; skipped without scikit-learn (an optional extra, not in requirements.txt)."""
@@ -321,6 +360,9 @@ def main(argv=None):
     p.add_argument("--model-dir", default="./model/", help="checkpoint directory")
     p.add_argument("--data-dir", default=None, help=input_data.DATA_DIR_HELP)
     p.add_argument("--count", type=int, default=600, help="photo-like pictures for the accuracy figures")
+    p.add_argument("--framing-count", type=int, default=300,
+                   help="digits cut out to their ink for the framing figures (a fifteenth of that many in "
+                        "large photos; 0: skip)")
     p.add_argument("--sklearn-count", type=int, default=550,
                    help="scikit-learn digits for the out-of-MNIST figures, if scikit-learn is installed (0: skip)")
     p.add_argument("--speed-count", type=int, default=300, help="pictures for the speed figures")
@@ -329,8 +371,8 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=2026, help="seed of the picture generator")
     p.add_argument("--baseline", metavar="FOLDER", help=argparse.SUPPRESS)  # internal: the course's loop
     args = p.parse_args(argv)
-    if args.count < 1 or args.speed_count < 1 or args.sklearn_count < 0:
-        p.error("--count and --speed-count must be positive, --sklearn-count not negative")
+    if args.count < 1 or args.speed_count < 1 or args.sklearn_count < 0 or args.framing_count < 0:
+        p.error("--count and --speed-count must be positive, --framing-count and --sklearn-count not negative")
 
     from mnist_common import list_checkpoints
     if not list_checkpoints(args.model_dir):
@@ -344,6 +386,8 @@ def main(argv=None):
     model = mnist_app.load_model(args.model_dir)
     print("model: %s" % model.checkpoint)
     accuracy_report(model, mnist, args.count, args.seed)
+    if args.framing_count:
+        framing_report(model, mnist, args.framing_count, args.seed)
     if args.sklearn_count:
         sklearn_report(model, args.seed, args.sklearn_count)
     return speed_report(args.model_dir, mnist, args.speed_count, args.seed, args.preprocess)

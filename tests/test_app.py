@@ -161,6 +161,36 @@ def test_inverted_twin_and_small_in_corner(tmp_path, digits):
         assert aligned_difference(small, other) > 0.08  # the measure does tell digits apart
 
 
+def test_digit_cropped_close_to_its_ink(tmp_path, digits):
+    # A digit cut out to its ink can cover half the picture: its strokes were taken for paper (the picture
+    # called blank, or the digit read in part). Dark on light and light on dark, against one with a margin.
+    images, _ = digits
+    for i, image in enumerate(images):
+        a = image.reshape(28, 28)
+        rows, cols = np.flatnonzero(a.any(axis=1)), np.flatnonzero(a.any(axis=0))
+        crop = a[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+        big = np.asarray(Image.fromarray(crop).resize((crop.shape[1] * 6, crop.shape[0] * 6), Image.BILINEAR))
+        reference = mnist_picture.mnist_input(save(to_image(digit_grey(image)), tmp_path / ("margin%d.png" % i)))
+        for name, grey in (("dark", 1 - big), ("light", big)):
+            field = mnist_picture.mnist_input(save(to_image(grey), tmp_path / ("%s%d.png" % (name, i))))
+            assert aligned_difference(field, reference) < 0.06, (i, name)
+
+
+@pytest.mark.parametrize("extension", [".png", ".jpg"])
+def test_digit_a_few_pixels_tall_once_the_photo_is_reduced(tmp_path, digits, extension):
+    # A 40-pixel digit in a 4000x3000 photo is 3 pixels tall at the working size: it was called blank. (A JPEG
+    # is first decoded at an eighth of its size; the digit is read again from the full-size decode.)
+    images, _ = digits
+    image = images[0]
+    sheet = digit_grey(image, (4000, 3000), (2300, 1700, 56), paper=0.92, ink=0.12)  # the digit ~40 px tall
+    field = mnist_picture.mnist_input(save(to_image(sheet), tmp_path / ("sheet" + extension), quality=90))
+    reference = mnist_picture.mnist_input(save(to_image(digit_grey(image)), tmp_path / "reference.png"))
+    assert aligned_difference(field, reference) < 0.06
+    with pytest.raises(PictureError, match="looks blank"):  # and a sheet without a digit is still blank
+        blank = to_image(np.full((3000, 4000), 0.92, np.float32))
+        mnist_picture.mnist_input(save(blank, tmp_path / ("blank" + extension)))
+
+
 def test_uneven_paper_and_noise(tmp_path, digits):
     images, _ = digits
     image = images[0]
@@ -476,7 +506,7 @@ def test_batch_without_checkpoint(tmp_path, pictures, capsys):
 
 def test_app_bench_smoke(trained_model, mnist_dir, tmp_path, capsys, monkeypatch):
     proc = run_script("bench/app_bench.py", "--count", 24, "--speed-count", 20, "--sklearn-count", 10,
-                      "--model-dir", trained_model, "--data-dir", mnist_dir)
+                      "--framing-count", 15, "--model-dir", trained_model, "--data-dir", mnist_dir)
     assert_no_traceback(proc)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
@@ -484,6 +514,11 @@ def test_app_bench_smoke(trained_model, mnist_dir, tmp_path, capsys, monkeypatch
     assert m, out
     assert 0 <= float(m.group(1)) < float(m.group(2)) <= 1
     assert re.search(r"the model's ceiling", out)
+    framing = re.findall(r"^  (close crop, dark ink|close crop, light ink|40 px in 12 MP photo) +(\d+) +([0-9.]+) +"
+                         r"([0-9.]+)$", out, re.M)
+    assert [(kind, int(n)) for kind, n, _, _ in framing] == [("close crop, dark ink", 15),
+                                                             ("close crop, light ink", 15), ("40 px in 12 MP photo", 1)]
+    assert all(0 <= float(a) <= 1 and 0 <= float(b) <= 1 for _, _, a, b in framing)
     assert re.search(r"^scikit-learn 8x8 digits", out, re.M)  # figures, or "skipped" without scikit-learn
     # 10 pictures seldom hold all ten digits: a digit with none is "none", not nan and a NumPy warning
     assert not re.search(r"\bnan\b", out) and "Warning" not in proc.stderr, (out, proc.stderr)
