@@ -206,6 +206,17 @@ def _ask(prompt):
         return None
 
 
+def _typed_path(typed):
+    """The path in a line typed or pasted at the prompt: without the spaces around it, or the quotes a path
+    dragged into a terminal may come in; as typed if that names a file (a name with a space at its end)."""
+    path = typed.strip()
+    if len(path) >= 2 and path[0] == path[-1] and path[0] in "'\"":
+        path = path[1:-1]
+    if not os.path.lexists(path) and "\0" not in typed and os.path.lexists(typed):
+        return typed
+    return path
+
+
 def application(model_dir=mnist_backward.MODEL_SAVE_PATH, preprocess="mnist"):
     """The course's prompt: a count, then that many paths, a prediction for each. Returns the exit status."""
     if load_model(model_dir) is None:
@@ -227,7 +238,7 @@ def application(model_dir=mnist_backward.MODEL_SAVE_PATH, preprocess="mnist"):
         testPic = _ask("the path of test picture:")
         if testPic is None:  # input ended early: the status still says whether a picture failed
             break
-        testPic = testPic.strip().strip("'\"")  # a path dragged into a terminal may come quoted
+        testPic = _typed_path(testPic)
         try:
             testPicArr = prepare(testPic, preprocess).reshape(1, 784)
         except PictureError as e:

@@ -6,6 +6,7 @@ Pictures are made here from real MNIST test digits (the `mnist` fixture) drawn o
 import io
 import os
 import re
+import shutil
 import signal
 import struct
 import subprocess
@@ -388,6 +389,22 @@ def test_prompt_bad_count_and_end_of_input(trained_model, pictures, monkeypatch,
     status, out, err = prompt("")
     assert status == 0 and err == ""
     assert out.strip() == "input the number of test pictures:"
+
+
+def test_prompt_takes_quoted_paths_and_names_with_quotes_or_spaces(trained_model, pictures, tmp_path, monkeypatch,
+                                                                   capsys):
+    folder, paths, labels = pictures
+    names = ["'quoted'.png", "ends in a space.png ", "it's.png"]
+    for name in names:
+        shutil.copy(paths[2], tmp_path / name)
+    typed = ["  '%s'  " % paths[2], '"%s"' % paths[2]] + [str(tmp_path / name) for name in names]
+    monkeypatch.setattr(sys, "stdin", io.StringIO("%d\n%s\n" % (len(typed), "\n".join(typed))))
+    status = mnist_app.main(["--model-dir", trained_model])
+    out, err = capsys.readouterr()
+    # Were "no such file" for the last three: every quote at either end was taken off, and the space.
+    assert (status, err) == (0, "")
+    predictions = re.findall(r"The prediction number is: (\d)\n", out)
+    assert len(predictions) == len(typed) and len(set(predictions)) == 1  # one picture, under five names
 
 
 def test_prompt_ctrl_c_exits_130(trained_model):
