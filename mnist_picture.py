@@ -8,8 +8,9 @@ does the same to an arbitrary picture, after first finding the ink in it:
   open safely -> EXIF orientation -> grey, transparency flattened -> reduce to WORK_SIZE -> decide which
   side is ink (dark on light or light on dark) -> subtract the paper's own (possibly uneven) brightness ->
   soft contrast stretch between the noise floor and the stroke level -> crop to the ink (a small digit in
-  a large picture: read again from the full-size picture) -> thicken hairline strokes to MNIST's width ->
-  longer side to 20 pixels -> centre of mass to the centre of 28x28.
+  a large picture: read again from the full-size picture; none found: a second look at FINE_SIZE; a digit
+  cut out close to its ink: read again on a margin of paper) -> thicken hairline strokes to MNIST's
+  width -> longer side to 20 pixels -> centre of mass to the centre of 28x28.
 
 Everything is NumPy/Pillow on whole arrays; a picture takes a few milliseconds. Unreadable pictures raise
 ``PictureError`` with a one-line reason.
