@@ -50,13 +50,14 @@ class PictureError(Exception):
     """A picture that cannot be read or holds no digit; str() is a one-line reason."""
 
 
-def open_picture(path, transpose=True, draft=False):
+def open_picture(path, transpose=True, draft=None):
     """Opens a picture file safely and decodes it (first frame only).
 
     Args:
       path: the file.
       transpose: apply the EXIF orientation (the course's pre_pic did not).
-      draft: let JPEG decode at a reduced scale when the picture is much larger than WORK_SIZE.
+      draft: a size in pixels: a JPEG more than twice as large is decoded at a reduced scale (1/2 to 1/8),
+        still at least that large. None: full size.
     Returns:
       A loaded PIL.Image; if draft reduced it, its info["draft_scale"] is how many times (about 2 to 8).
     Raises:
@@ -88,8 +89,8 @@ def open_picture(path, transpose=True, draft=False):
             if width == 0 or height == 0:
                 raise PictureError("picture has no pixels (%dx%d)" % (width, height))
             img.seek(0)  # an animated picture: its first frame
-            if draft and img.format == "JPEG" and max(img.size) > 2 * WORK_SIZE:
-                img.draft(img.mode, (WORK_SIZE, WORK_SIZE))  # DCT scaling: decodes 1/2 .. 1/8 size
+            if draft and img.format == "JPEG" and max(img.size) > 2 * draft:
+                img.draft(img.mode, (draft, draft))  # DCT scaling: decodes 1/2 .. 1/8 size
             img.load()
             reduced_by = width / img.width
             if transpose:
@@ -262,16 +263,15 @@ def _block_side(shape):
     return 2 * max(1, -(-max(shape) // (2 * BLOCKS)))
 
 
-def _lighting_plane(grid, shape):
-    """The plane a + b*x + c*y that best fits a grid of block levels from _block_levels. Returns [H, W].
+def _robust_plane(xs, ys, levels):
+    """Coefficients (a, b, c) of the plane a + b*x + c*y through float32 [N] levels at points (xs, ys).
 
-    Least squares over the blocks, refitted twice to the blocks within 2.5 robust standard deviations of
-    the previous fit, so that blocks full of ink (even a thick digit filling the picture) do not pull it.
+    Least squares, refitted twice to the points within 2.5 robust standard deviations of the previous fit,
+    so that a minority of points far off it (ink) do not pull it.
+    Returns:
+      (coef [3], keep bool [N]: the points the last fit kept).
     """
-    b = _block_side(shape)
-    ys, xs = (np.indices(grid.shape, dtype=np.float32) + 0.5) * b   # block centres
-    basis = np.stack([np.ones(grid.size, np.float32), xs.ravel(), ys.ravel()], axis=1)
-    levels = grid.ravel()
+    basis = np.stack([np.ones(levels.size, np.float32), xs, ys], axis=1)
     keep = np.ones(levels.size, bool)
     coef = np.array([np.median(levels), 0.0, 0.0])
     for _ in range(3):
@@ -281,6 +281,18 @@ def _lighting_plane(grid, shape):
         residual = levels - basis @ coef
         centre = np.median(residual[keep])
         keep = np.abs(residual - centre) <= 2.5 * 1.4826 * np.median(np.abs(residual[keep] - centre)) + 0.01
+    return coef, keep
+
+
+def _lighting_plane(grid, shape):
+    """The plane a + b*x + c*y that best fits a grid of block levels from _block_levels. Returns [H, W].
+
+    Fitted robustly (_robust_plane), so that blocks full of ink (even a thick digit filling the picture)
+    do not pull it.
+    """
+    b = _block_side(shape)
+    ys, xs = (np.indices(grid.shape, dtype=np.float32) + 0.5) * b   # block centres
+    coef, _ = _robust_plane(xs.ravel(), ys.ravel(), grid.ravel())
     rows = np.arange(shape[0], dtype=np.float32)[:, None]
     cols = np.arange(shape[1], dtype=np.float32)[None, :]
     return (coef[0] + coef[1] * cols + coef[2] * rows).astype(np.float32)
@@ -409,10 +421,10 @@ def mnist_input(path):
     Raises:
       PictureError: unreadable, too large, or blank.
     """
-    img = open_picture(path, transpose=True, draft=True)
-    full_size = (lambda: open_picture(path, transpose=True)) if "draft_scale" in img.info else None
+    img = open_picture(path, transpose=True, draft=WORK_SIZE)
+    reopen = (lambda size: open_picture(path, transpose=True, draft=size)) if "draft_scale" in img.info else None
     try:
-        return mnist_array(img, full_size)
+        return mnist_array(img, reopen)
     except PictureError:
         raise
     except Exception as e:  # an unusual mode or size the steps above do not handle: one line, not a traceback
@@ -423,36 +435,31 @@ def mnist_input(path):
 def on_paper(grey):
     """grey laid on a margin of its own paper, a quarter of its longer side wide on every side.
 
-    The margin continues the paper's level at the picture's border: a plane fitted to the border pixels,
-    refitted twice to those within 2.5 robust standard deviations of it, so that strokes reaching the
-    border (even a third of it) do not pull it, and a lighting gradient carries on into the margin instead
-    of meeting a flat level there.
+    The margin continues the paper at the picture's border: the plane fitted robustly to the border pixels
+    (_robust_plane: strokes reaching the border, even a third of it, do not pull it), so a lighting gradient
+    carries on into the margin instead of meeting a flat level there; not clipped to [0, 1], where a
+    gradient would bend and the bend look like a stroke. And the paper's noise, measured along the border
+    from one pixel to the next (strokes crossing it make few such steps, a gradient only small ones): a
+    margin without noise would lower the noise ink_levels measures, and noise would pass for ink.
     Args:
       grey: float32 [H, W] from grey_levels.
     Returns:
-      float32 [H + 2m, W + 2m], m = max(H, W) // 4 (2 at least).
+      (float32 [H + 2m, W + 2m], m), m = max(H, W) // 4 (2 at least).
     """
     h, w = grey.shape
     m = max(2, max(h, w) // 4)
     ys, xs = np.indices((h, w), dtype=np.float32)
     edge = np.zeros((h, w), bool)
     edge[[0, -1]], edge[:, [0, -1]] = True, True
-    basis = np.stack([np.ones(int(edge.sum()), np.float32), xs[edge], ys[edge]], axis=1)
-    levels = grey[edge]
-    keep = np.ones(levels.size, bool)
-    for _ in range(3):
-        coef = np.linalg.lstsq(basis[keep], levels[keep], rcond=None)[0]
-        residual = levels - basis @ coef
-        centre = np.median(residual[keep])
-        near = np.abs(residual - centre) <= 2.5 * 1.4826 * np.median(np.abs(residual[keep] - centre)) + 0.01
-        if near.sum() < 3:
-            break
-        keep = near
+    coef, _ = _robust_plane(xs[edge], ys[edge], grey[edge])
+    steps = np.concatenate([np.diff(line) for line in (grey[0], grey[-1], grey[:, 0], grey[:, -1])])
+    noise = 1.4826 * float(np.median(np.abs(steps - np.median(steps)))) / np.sqrt(2) if steps.size else 0.0
     rows = np.arange(-m, h + m, dtype=np.float32)[:, None]
     cols = np.arange(-m, w + m, dtype=np.float32)[None, :]
-    padded = np.clip(coef[0] + coef[1] * cols + coef[2] * rows, 0, 1).astype(np.float32)
+    padded = coef[0] + coef[1] * cols + coef[2] * rows
+    padded = (padded + noise * np.random.default_rng(0).standard_normal(padded.shape)).astype(np.float32)
     padded[m:m + h, m:m + w] = grey
-    return padded
+    return padded, m
 
 
 def fills_the_picture(box, shape):
@@ -464,9 +471,11 @@ def fills_the_picture(box, shape):
     return near >= 2 and max(bottom - top, right - left) >= max(h, w) / 4
 
 
-def _read(grey):
+def _read(grey, margin=True):
     """Finds the digit in a working picture from grey_levels.
 
+    Args:
+      margin: read a digit cropped close to its ink (or no ink found) again on a margin of paper.
     Returns:
       (ink, box, close_cropped): ink float32 [h, w] from ink_levels, the digit's box (top, bottom, left,
       right) in it, and whether the digit was found cropped close to its ink (ink then has a margin, so its
@@ -479,15 +488,33 @@ def _read(grey):
         box = ink_box(solid)
         close_cropped = fills_the_picture(box, solid.shape)
     except PictureError:
+        if not margin:
+            raise
         ink, close_cropped = None, True
-    if close_cropped:
+    if close_cropped and margin:
         # A digit cropped close to its ink can cover half the picture: too much for the paper to be told from
         # it, and its strokes are taken for paper (the picture called blank, or part of the digit read). Laid
         # on a margin of paper, it is read as any other. (Only those pictures: the plane the margin continues
         # does not follow a shadow across the sheet, which cost a few of bench/app_bench.py's JPEGs.)
+        padded, m = on_paper(grey)
         try:
-            padded_ink, solid = ink_levels(on_paper(grey))
-            ink, box = padded_ink, ink_box(solid)
+            padded_ink, solid = ink_levels(padded)
+            padded_box = ink_box(solid)
+            top, bottom, left, right = padded_box
+            inside = (max(0, min(bottom, m + grey.shape[0]) - max(top, m))
+                      * max(0, min(right, m + grey.shape[1]) - max(left, m)))
+            h, w = grey.shape
+            in_picture = (max(0, top - m), min(h, bottom - m), max(0, left - m), min(w, right - m))
+            strokes = solid[m:m + h, m:m + w]
+            contrast = (abs(float(np.median(grey[strokes]) - np.median(grey[~strokes])))
+                        if strokes.any() and not strokes.all() else 0.0)
+            # Taken only if it is what was looked for: a digit reaching the picture's sides, in the picture
+            # (not the margin), its strokes standing out from the paper around them (not the blotches of a
+            # sheet where nothing was found, which stand out only from the margin's even level).
+            if (inside < 0.5 * (bottom - top) * (right - left) or not fills_the_picture(in_picture, grey.shape)
+                    or contrast < 2 * MIN_CONTRAST):
+                raise PictureError("no ink found: the picture looks blank")
+            ink, box = padded_ink, padded_box
         except PictureError:
             if ink is None:
                 raise
@@ -495,38 +522,41 @@ def _read(grey):
     return ink, box, close_cropped
 
 
-def mnist_array(img, full_size=None):
+def mnist_array(img, reopen=None):
     """mnist_input for an already opened PIL.Image.
 
     Args:
       img: the picture, perhaps decoded at a reduced size (a JPEG draft).
-      full_size: for a reduced img, a function returning the picture at full size (for small digits).
+      reopen: for a reduced img, a function(size) decoding the picture again, at least size pixels on its
+        longer side (a draft again) or, for size None, at full size.
     Returns:
       float32 [784].
     """
-    full = []  # the full-size picture, decoded when first needed
+    decoded = {}
 
-    def full_picture():
-        if not full:
-            full.append(full_size() if full_size else img)
-        return full[0]
+    def at(size):
+        """The picture decoded at least size pixels large (None: full size); img whenever it will do."""
+        if reopen is None or (size is not None and max(img.size) >= size):
+            return img
+        if size not in decoded:
+            decoded[size] = reopen(size)
+        return decoded[size]
 
-    picture = img  # the picture the working coordinates refer to
     try:
         ink, (top, bottom, left, right), close_cropped = _read(grey_levels(img))
     except PictureError:
-        if max(full_picture().size) <= 2 * WORK_SIZE:
+        fine = at(FINE_SIZE)
+        if max(fine.size) <= 2 * WORK_SIZE:
             raise
         # A digit a few pixels tall once reduced to WORK_SIZE (a small digit in a large photo) is lost in
-        # the reduction: look again at FINE_SIZE.
-        picture = full_picture()
-        ink, (top, bottom, left, right), close_cropped = _read(grey_levels(picture, FINE_SIZE))
+        # the reduction: look again at FINE_SIZE. (Not on a margin: a digit that small is not cropped close.)
+        ink, (top, bottom, left, right), close_cropped = _read(grey_levels(fine, FINE_SIZE), margin=False)
     side = max(bottom - top, right - left)
-    full_width = full[0].width if full else img.width * img.info.get("draft_scale", 1)
+    full_width = img.width * img.info.get("draft_scale", 1)
     if not close_cropped and side < WORK_SIZE // 4 and ink.shape[1] < full_width:
         # A small digit in a large picture (a phone photo of a sheet): reduced it has few pixels left, so
         # read its neighbourhood (three times its size) again from the full-size picture.
-        big = full_picture()
+        big = at(None)
         to_big = big.width / ink.shape[1]  # working pixel -> full-size pixel
         box = [round(v * to_big) for v in (left - side, top - side, right + side, bottom + side)]
         box = (max(0, box[0]), max(0, box[1]), min(big.width, box[2]), min(big.height, box[3]))

@@ -261,6 +261,15 @@ def test_blank_pictures_are_reported(tmp_path):
         "noisy-grey.png": to_image(0.5 + rng.normal(0, 0.02, (150, 150))),
         "transparent.png": Image.new("RGBA", (64, 64), (0, 0, 0, 0)),
     }
+    # Sheets that the second reading on a margin of paper (for digits cropped close) must not take for a
+    # digit: an even light gradient, blotchy paper, heavy noise (each was read as a digit by a first version).
+    blotches = np.asarray(Image.fromarray(rng.normal(0, 0.06, (30, 40)).astype(np.float32)).resize((400, 300),
+                                                                                                    Image.BICUBIC))
+    for ext in (".png", ".jpg"):
+        pictures["gradient" + ext] = to_image(np.tile(np.linspace(0.3, 0.9, 400), (300, 1)))
+        pictures["blotchy" + ext] = to_image(0.8 + blotches)
+        pictures["noise" + ext] = to_image(0.7 + rng.normal(0, 0.1, (240, 320)))
+        pictures["large-noise" + ext] = to_image(0.7 + rng.normal(0, 0.1, (600, 800)))
     for name, img in pictures.items():
         path = save(img, tmp_path / name)
         with pytest.raises(PictureError, match="no ink"):
