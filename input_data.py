@@ -172,7 +172,9 @@ def _progress(name, done, total):
 def _download_failure(error, done, total):
     """What went wrong in a download that had received done of total bytes (0: unknown), on one line."""
     if isinstance(error, http.client.IncompleteRead):  # the connection ended before the announced length
-        return "the transfer was cut short after %d %s" % (done, "of %d bytes" % total if total else "bytes")
+        # (Only a length announced up front tells how much is missing; a chunked reply cut in a chunk has
+        # lost that chunk's bytes to http.client.)
+        return "the transfer was cut short" + (" after %d of %d bytes" % (done, total) if total else "")
     if isinstance(error, http.client.HTTPException) and not isinstance(error, OSError):
         return "the server's reply is not valid HTTP: %s" % type(error).__name__
     return " ".join(str(getattr(error, "reason", error)).split())
@@ -201,7 +203,7 @@ def download(filename, directory, source_url=DEFAULT_SOURCE_URL, md5=None):
         with os.fdopen(fd, "wb") as out:
             try:
                 with urllib.request.urlopen(url, timeout=30) as response:
-                    total = int(response.headers.get("Content-Length") or 0)
+                    total = response.length or 0  # Content-Length, None when chunked (which overrides it)
                     while True:
                         chunk = response.read(1 << 16)
                         if not chunk:

@@ -212,7 +212,7 @@ def _typed_path(typed):
     path = typed.strip()
     if len(path) >= 2 and path[0] == path[-1] and path[0] in "'\"":
         path = path[1:-1]
-    if not os.path.lexists(path) and "\0" not in typed and os.path.lexists(typed):
+    if not os.path.lexists(path) and os.path.lexists(typed):
         return typed
     return path
 

@@ -13,6 +13,7 @@ import os
 import re
 import stat
 import sys
+import threading
 
 import input_data  # NumPy only; first, to put the standard streams right before anything else opens a file
 
@@ -41,8 +42,10 @@ while True:
     if not data and buffered:  # the end, without a newline
         lines.append(buffered)
     kept = [line + b"\n" for line in lines if not notice.match(line)]
+    out = b"".join(kept)
     try:
-        os.write(2, b"".join(kept))
+        while out:
+            out = out[os.write(2, out):]
     except OSError:  # nowhere to write (2>/dev/full): read on, so that the importer is never held up
         pass
     if not data:
@@ -62,10 +65,12 @@ def _import_tf():
         import subprocess
         sys.stderr.flush()
         try:
+            if getattr(sys, "frozen", False) or not sys.executable:  # sys.executable is no Python to run it
+                raise OSError
             sieve = subprocess.Popen([sys.executable, "-I", "-S", "-c", _NOTICE_FILTER], stdin=subprocess.PIPE,
                                      stdout=subprocess.DEVNULL, start_new_session=True)
             into = sieve.stdin.fileno()
-        except OSError:  # no interpreter to run it with (embedded Python): the notices go, and all with them
+        except OSError:  # no interpreter to run it with (a frozen or embedded Python): the notices go, and all
             sieve, into = None, os.open(os.devnull, os.O_WRONLY)
         saved = os.dup(2)
         os.dup2(into, 2)
@@ -287,17 +292,34 @@ def claim_model_dir(model_dir):
     _claimed[key] = fd
 
 
+_training = set()              # real paths of the model directories a backward() of this process is training
+_training_lock = threading.Lock()
+
+
 @contextlib.contextmanager
 def holding_model_dir(model_dir):
-    """claim_model_dir(model_dir) for the length of a with block: released after it unless held before."""
+    """claim_model_dir(model_dir) for the length of a with block (released after it unless held before),
+    which only one block of this process may be in at a time: the lock is the process's, so two threads
+    would share it.
+
+    Raises:
+      UserError: another process holds model_dir, or another thread of this one is in such a block.
+    """
     key = os.path.realpath(model_dir)
-    held_before = key in _claimed
-    claim_model_dir(model_dir)
+    with _training_lock:
+        if key in _training:
+            raise UserError("model directory %s is being trained by another thread of this process; wait for "
+                            "it to end, or use another --model-dir" % model_dir)
+        held_before = key in _claimed
+        claim_model_dir(model_dir)
+        _training.add(key)
     try:
         yield
     finally:
-        if not held_before and key in _claimed:
-            os.close(_claimed.pop(key))  # closing the descriptor drops the lock
+        with _training_lock:
+            _training.discard(key)
+            if not held_before and key in _claimed:
+                os.close(_claimed.pop(key))  # closing the descriptor drops the lock
 
 
 def remove_save_leftovers(model_dir, own_name):
@@ -377,8 +399,9 @@ def tf_path(path):
     if not os.path.isdir("/proc/self/fd"):
         raise UserError("%s: TensorFlow reads the characters * ? [ \\ in a checkpoint path as a pattern; "
                         "use a directory whose path has none of them" % path)
-    if directory not in _directory_fds:
-        _directory_fds[directory] = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    with _training_lock:  # (backward() may run in threads)
+        if directory not in _directory_fds:
+            _directory_fds[directory] = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     return "/proc/self/fd/%d/%s" % (_directory_fds[directory], name)
 
 

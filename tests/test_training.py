@@ -490,6 +490,34 @@ def test_backward_called_from_code_lets_go_of_its_model_dir(mnist, tmp_path):
     assert mnist_backward.backward(mnist, steps=3, model_dir=str(model_dir), seed=3) == 3  # and so may this one
 
 
+def test_two_threads_cannot_train_one_model_dir(mnist, tmp_path, monkeypatch):
+    import threading
+    import mnist_backward
+    from mnist_common import UserError
+    inside, tried = threading.Event(), threading.Event()
+    restore_newest = mnist_backward.restore_newest
+
+    def restore_and_wait(*args):  # the first trainer holds the directory here until the second has tried
+        inside.set()
+        tried.wait(120)
+        return restore_newest(*args)
+
+    monkeypatch.setattr(mnist_backward, "restore_newest", restore_and_wait)
+    result = []
+    first = threading.Thread(target=lambda: result.append(
+        mnist_backward.backward(mnist, steps=2, model_dir=str(tmp_path), seed=3)))
+    first.start()
+    try:
+        assert inside.wait(120)
+        # Was let in: the lock is the process's, so both trained the directory, writing the same files.
+        with pytest.raises(UserError, match="being trained by another thread of this process"):
+            mnist_backward.backward(mnist, steps=2, model_dir=str(tmp_path), seed=3)
+    finally:
+        tried.set()
+        first.join()
+    assert result == [2]
+
+
 def _course_style_graph():
     """The course's own graph, written independently of this package: unnamed variables w1, b1, w2, b2,
     then the global step, then the EMA of the trainable variables."""
