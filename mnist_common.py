@@ -381,6 +381,7 @@ def checkpoint_order(prefix):
 # restore it and to delete old checkpoints: a model directory named "run[1]" would match only "run1".
 _PATTERN_CHARS = re.compile(r"[*?\[\\]")
 _directory_fds = {}
+_directory_fds_lock = threading.Lock()
 
 
 def tf_path(path):
@@ -399,7 +400,7 @@ def tf_path(path):
     if not os.path.isdir("/proc/self/fd"):
         raise UserError("%s: TensorFlow reads the characters * ? [ \\ in a checkpoint path as a pattern; "
                         "use a directory whose path has none of them" % path)
-    with _training_lock:  # (backward() may run in threads)
+    with _directory_fds_lock:  # (backward() may run in threads)
         if directory not in _directory_fds:
             _directory_fds[directory] = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     return "/proc/self/fd/%d/%s" % (_directory_fds[directory], name)
