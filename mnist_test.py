@@ -66,7 +66,7 @@ def test(mnist, model_dir=mnist_backward.MODEL_SAVE_PATH, interval=TEST_INTERVAL
     """Evaluates each new checkpoint in model_dir as it appears.
 
     Args:
-      mnist: read_data_sets(...) result; mnist.test is scored.
+      mnist: read_data_sets(...) or read_test_set(...) result; mnist.test is scored.
       once: evaluate the newest readable checkpoint and return instead of polling.
       until_step: return after evaluating a checkpoint whose step is >= this.
     Returns:
@@ -125,7 +125,7 @@ def main(argv=None):
     if not 0 <= args.interval <= MAX_INTERVAL_SECS:  # also refuses nan and inf, which time.sleep cannot take
         p.error("--interval must be from 0 to %d seconds, got %g" % (MAX_INTERVAL_SECS, args.interval))
     check_model_dir(args.model_dir)
-    mnist = input_data.read_data_sets(input_data.resolve_data_dir(args.data_dir), one_hot=True)
+    mnist = input_data.read_test_set(args.data_dir, one_hot=True)  # only the split it scores
     return test(mnist, args.model_dir, args.interval, args.once, args.until_step)
 
 

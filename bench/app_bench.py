@@ -381,7 +381,7 @@ def main(argv=None):
         return 1
     if args.baseline:
         return baseline(args.baseline, args.model_dir, args.preprocess)
-    mnist = input_data.read_data_sets(input_data.resolve_data_dir(args.data_dir), one_hot=False)
+    mnist = input_data.read_test_set(args.data_dir, one_hot=False)
     import mnist_app
     model = mnist_app.load_model(args.model_dir)
     print("model: %s" % model.checkpoint)

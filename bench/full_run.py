@@ -90,7 +90,7 @@ def main(argv=None):
 
         from mnist_common import EmaModel, list_checkpoints, checkpoint_step
         from mnist_test import accuracy, evaluate  # the evaluator's own scoring and printed line
-        mnist = input_data.read_data_sets(data_dir, one_hot=True)
+        mnist = input_data.read_test_set(data_dir, one_hot=True)  # as mnist_test.main
         t = time.time()
         model = EmaModel()
         built = time.time() - t

@@ -60,6 +60,21 @@ def test_loader_shapes_scaling_split_one_hot(tmp_path):
     assert dense.test.labels.dtype == np.uint8 and (dense.test.labels == te_y).all()
 
 
+def test_read_test_set_reads_the_test_split_alone(tmp_path):
+    tr_x, tr_y, te_x, te_y = make_mnist(tmp_path)
+    full = input_data.read_data_sets(str(tmp_path), one_hot=True, validation_size=10)
+    for name in (input_data.TRAIN_IMAGES, input_data.TRAIN_LABELS):  # not needed, not downloaded
+        os.remove(os.path.join(str(tmp_path), name))
+    alone = input_data.read_test_set(str(tmp_path), one_hot=True, source_url="http://127.0.0.1:9/")
+    assert alone.train is None and alone.validation is None
+    np.testing.assert_array_equal(alone.test.images, full.test.images)
+    np.testing.assert_array_equal(alone.test.labels, full.test.labels)
+    assert (input_data.read_test_set(str(tmp_path)).test.labels == te_y).all()
+    os.remove(os.path.join(str(tmp_path), input_data.TEST_LABELS))
+    with pytest.raises(input_data.DataError, match=input_data.TEST_LABELS + " is missing from"):
+        input_data.read_test_set(str(tmp_path), source_url="http://127.0.0.1:9/")
+
+
 def test_next_batch_straddles_epochs_and_drops_nothing():
     images = np.arange(7 * 784, dtype=np.float32).reshape(7, 784)
     labels = np.arange(7, dtype=np.uint8)
