@@ -191,6 +191,11 @@ def download(filename, directory, source_url=DEFAULT_SOURCE_URL, md5=None):
     """
     path = os.path.join(directory, filename)
     url = source_url + filename
+    created = []  # the directories made here, deepest first: removed again if they stay empty
+    parent = os.path.abspath(directory)
+    while not os.path.lexists(parent):
+        created.append(parent)
+        parent = os.path.dirname(parent)
     try:
         os.makedirs(directory, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix="." + filename + ".", suffix=".part", dir=directory)
@@ -229,6 +234,11 @@ def download(filename, directory, source_url=DEFAULT_SOURCE_URL, md5=None):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+        for d in created:  # a failed first download leaves no empty data directory behind
+            try:
+                os.rmdir(d)
+            except OSError:  # holds a file (this download succeeded, or another one did)
+                break
 
 
 def maybe_download(filename, directory, source_url=DEFAULT_SOURCE_URL):

@@ -304,8 +304,22 @@ def test_read_data_sets_checks_downloads_against_the_published_md5s(tmp_path, ht
     make_mnist(served)  # synthetic files: their MD5s are not the published ones
     with pytest.raises(input_data.DataError, match="train-images-idx3-ubyte.gz: downloaded from .* expected "
                                                    "f68b3c2dcbeaaa9fbdd348bbdeb94873; file discarded"):
+        input_data.read_data_sets(str(tmp_path / "d" / "e"), source_url=url)
+    assert os.listdir(tmp_path) == ["served"]  # no file, no partial file, no empty directory made for them
+
+
+def test_failed_download_keeps_what_was_downloaded_and_what_was_there(tmp_path, http_dir, monkeypatch):
+    served, url = http_dir
+    make_mnist(served)
+    os.remove(served / input_data.TRAIN_LABELS)  # the second download fails (404)
+    monkeypatch.setattr(input_data, "MD5", {})
+    with pytest.raises(input_data.DataError, match=r"train-labels-idx1-ubyte.gz is missing from .* \(File not found\)"):
         input_data.read_data_sets(str(tmp_path / "d"), source_url=url)
-    assert os.listdir(tmp_path / "d") == []
+    assert os.listdir(tmp_path / "d") == [input_data.TRAIN_IMAGES]
+    (tmp_path / "empty").mkdir()  # a data directory that was there stays, though empty
+    with pytest.raises(input_data.DataError, match="train-labels-idx1-ubyte.gz is missing from"):
+        input_data.download(input_data.TRAIN_LABELS, str(tmp_path / "empty"), url)
+    assert os.listdir(tmp_path / "empty") == []
 
 
 def test_published_md5s_match_the_real_files(mnist_dir):
