@@ -257,7 +257,8 @@ def _save_unfit_checkpoint(prefix, hidden, with_ema):
     (500, False, r"Key Variable(_\d)?/ExponentialMovingAverage not found in checkpoint"),
     # whichever of the three mismatched variables TensorFlow assigns first
     (100, True, r"Assign requires shapes of both tensors to match\. "
-                r"lhs shape= \[(784,500\] rhs shape= \[784,100|500\] rhs shape= \[100|500,10\] rhs shape= \[100,10)\]")])
+                r"lhs shape= \[(784,500\] rhs shape= \[784,100|500\] rhs shape= \[100"
+                r"|500,10\] rhs shape= \[100,10)\]")])
 def test_error_reason_of_a_checkpoint_that_does_not_fit(tmp_path, hidden, with_ema, reason):
     from mnist_common import EmaModel, error_reason
     prefix = str(tmp_path / "other")
