@@ -315,17 +315,41 @@ def _block_levels(a, percentiles):
 
 
 def _surface(grid, shape):
-    """Bilinear interpolation of a block grid from _block_levels to a float32 [H, W] surface."""
+    """Bilinear interpolation of a block grid from _block_levels to a float32 [H, W] surface.
+
+    Beyond the outer blocks' centres the surface carries on linearly (_extended), not level: the paper at
+    the edge of a strong lighting gradient would otherwise differ from the surface, and pass for ink.
+    """
     b = _block_side(shape)
     ny, nx = grid.shape
-    # Block centres sit at (i + 0.5) * b; resizing the grid to the padded size puts them exactly there.
-    surface = _image(grid).resize((nx * b, ny * b), Image.BILINEAR)
-    return np.asarray(surface, dtype=np.float32)[:shape[0], :shape[1]]
+    # Block centres sit at (i + 1.5) * b in the extended grid resized; cropped, at (i + 0.5) * b exactly.
+    surface = _image(_extended(grid)).resize(((nx + 2) * b, (ny + 2) * b), Image.BILINEAR)
+    return np.asarray(surface, dtype=np.float32)[b:b + shape[0], b:b + shape[1]]
+
+
+def _extended(grid):
+    """A 2-D array with one more row and column on every side, continuing a gradient it has at its edges.
+
+    Each new value goes on from the edge by the smaller of the edge's last two steps when they go the same
+    way, else repeats the edge: a steady gradient carries on, a stroke or a bump at the edge is not
+    projected past it (the "minmod" limiter of numerical schemes).
+    """
+    def beyond(edge, inner, inner2):
+        step, step2 = edge - inner, inner - inner2
+        return edge + np.where(step * step2 > 0, np.sign(step) * np.minimum(abs(step), abs(step2)), 0)
+
+    p = np.pad(grid, 1, mode="edge")
+    if grid.shape[0] > 2:
+        p[0], p[-1] = beyond(p[1], p[2], p[3]), beyond(p[-2], p[-3], p[-4])
+    if grid.shape[1] > 2:
+        p[:, 0], p[:, -1] = beyond(p[:, 1], p[:, 2], p[:, 3]), beyond(p[:, -2], p[:, -3], p[:, -4])
+    return p
 
 
 def _grid_filter(grid, reduce):
-    """3x3 neighbourhood min or max of a small 2-D array (edges replicated)."""
-    p = np.pad(grid, 1, mode="edge")
+    """3x3 neighbourhood min or max of a small 2-D array, its edges continued linearly (_extended), so that a
+    grey opening (min, then max) keeps a gradient up to the edge while removing a block that stands out."""
+    p = _extended(grid)
     h, w = grid.shape
     stack = [p[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3)]
     return reduce(np.stack(stack), axis=0)

@@ -270,10 +270,29 @@ def test_blank_pictures_are_reported(tmp_path):
         pictures["blotchy" + ext] = to_image(0.8 + blotches)
         pictures["noise" + ext] = to_image(0.7 + rng.normal(0, 0.1, (240, 320)))
         pictures["large-noise" + ext] = to_image(0.7 + rng.normal(0, 0.1, (600, 800)))
+    # Strong lighting gradients, down and across: the paper's level, estimated on blocks, levelled off within
+    # half a block of the edge and the opening flattened the edge blocks: the darkest band was read as ink.
+    for lo, hi, (h, w) in ((0.2, 0.95, (480, 640)), (0.1, 0.95, (300, 300)), (0.05, 1.0, (640, 480))):
+        noise = rng.normal(0, 0.01, (h, w))
+        pictures["down-%g.png" % lo] = to_image(np.linspace(lo, hi, h)[:, None] + noise)
+        pictures["across-%g.png" % lo] = to_image(np.linspace(lo, hi, w)[None, :] + noise)
     for name, img in pictures.items():
         path = save(img, tmp_path / name)
         with pytest.raises(PictureError, match="no ink"):
             mnist_picture.mnist_input(path)
+
+
+def test_paper_grid_is_extended_along_a_gradient_not_past_a_bump():
+    ramp = np.array([[0.2, 0.3, 0.4, 0.5]] * 3, np.float32)  # a gradient across, level down
+    extended = mnist_picture._extended(ramp)
+    np.testing.assert_allclose(extended[1], [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], atol=1e-6)
+    np.testing.assert_allclose(extended[0], extended[1], atol=1e-6)  # level down: repeated
+    curved = np.array([[0.9, 0.5, 0.3, 0.2]], np.float32)  # outwards +0.2, +0.4 and -0.2, -0.1: the smaller step
+    np.testing.assert_allclose(mnist_picture._extended(curved)[1, [0, -1]], [1.1, 0.1], atol=1e-6)
+    bump = np.array([[0.9, 0.2, 0.2, 0.2, 0.5]], np.float32)  # a stroke at one edge, a turn at the other
+    np.testing.assert_allclose(mnist_picture._extended(bump)[1, [0, -1]], [0.9, 0.5], atol=1e-6)
+    opened = mnist_picture._grid_filter(mnist_picture._grid_filter(ramp, np.min), np.max)
+    np.testing.assert_allclose(opened, ramp, atol=1e-6)  # the opening keeps a gradient to its edges
 
 
 def test_bad_files_raise_one_line_errors(tmp_path, digits):
