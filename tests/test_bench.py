@@ -2,7 +2,9 @@
 
 Nothing here is timed: the benchmarks run a handful of steps and are checked to finish and print figures.
 """
+import os
 import re
+import shutil
 
 import numpy as np
 
@@ -147,6 +149,18 @@ def test_step_variants_smoke(mnist_dir):
                          proc.stdout, re.M), proc.stdout
     bad = run_script("bench/step_variants.py", "--variants", "course,warp", "--data-dir", mnist_dir)
     assert bad.returncode == 2 and "unknown variant(s) warp" in bad.stderr
+
+
+def test_full_run_refuses_a_model_dir_holding_checkpoints(trained_model, tmp_path):
+    # also when the state file is gone: mnist_backward.py would resume from its mnist_model-<step> files
+    kept = tmp_path / "kept"
+    shutil.copytree(trained_model, kept)
+    for state_file in (True, False):
+        if not state_file:
+            os.remove(kept / "checkpoint")
+        proc = run_script("bench/full_run.py", "--steps", 600, "--model-dir", kept)
+        assert (proc.returncode, proc.stdout) == (1, ""), proc.stdout
+        assert proc.stderr == "error: %s already holds checkpoints; a full run starts fresh\n" % kept
 
 
 def test_full_run_course_loop_smoke(mnist_dir):
