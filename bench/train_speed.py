@@ -13,8 +13,11 @@
 load from something else on the machine does not decide the ratio.
 
 Each figure covers graph building, session start, checkpointing and the training itself (data loading and
-`import tensorflow` are common to all and left out). The matmul peak is measured here too, for the step's
-own shapes, to show how close a step comes to what the machine can do.
+`import tensorflow` are common to all and left out). Then (1) and (2) again as whole processes, timed from
+their start to their end (Python, `import tensorflow`, loading MNIST included), also alternating, best of
+--rounds: (1) a process running the course's loop (this file with --course-worker), (2) `python
+mnist_backward.py`. The matmul peak is measured here too, for the step's own shapes, to show how close a
+step comes to what the machine can do.
 """
 import argparse
 import json
@@ -127,6 +130,23 @@ def course_loop(mnist, steps, model_dir, final_save=False, initial=None):
     return steps, time.time() - start
 
 
+def course_worker(steps, data_dir, model_dir):
+    """The course's script in a process of its own: TensorFlow loaded, MNIST read, course_loop trained."""
+    import input_data
+    mnist = input_data.read_data_sets(data_dir, one_hot=True)
+    course_loop(mnist, steps, model_dir)
+
+
+def process_seconds(command):
+    """Wall time of a whole process running command (its output discarded), or a reason string if it failed."""
+    start = time.time()
+    proc = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    seconds = time.time() - start
+    if proc.returncode != 0:
+        return "failed with status %d (%s)" % (proc.returncode, (proc.stderr.strip().splitlines() or ["?"])[-1])
+    return seconds
+
+
 def package(mnist, steps, model_dir, **switches):
     """mnist_backward.backward() with its printed lines silenced; returns (steps, seconds)."""
     import contextlib
@@ -194,8 +214,11 @@ def main(argv=None):
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch")
     p.add_argument("--variants", action="store_true",
                    help="also time the package trainer with the course's feeding (no resident data)")
+    p.add_argument("--no-processes", action="store_true",
+                   help="skip the whole-process timing of the course loop and the package")
     p.add_argument("--keras-worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--course-worker", metavar="MODEL_DIR", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.steps < 1 or args.rounds < 1:
         p.error("--steps and --rounds must be positive")
@@ -207,6 +230,9 @@ def main(argv=None):
         return 0
     if args.torch_worker:
         torch_worker(args.steps, data_dir)
+        return 0
+    if args.course_worker:
+        course_worker(args.steps, data_dir, args.course_worker)
         return 0
 
     from mnist_common import tf
@@ -226,16 +252,20 @@ def main(argv=None):
                     best[label] = (steps, seconds)
     results = []
 
-    def report(label, steps, seconds):
+    def report(label, steps, seconds, baseline):
+        """Prints a contender's line, with its ratio to the baseline steps/s (None: the baseline itself)."""
         rate = steps / seconds
-        results.append((label, rate))
         line = "%-44s %6d steps in %6.1f s  %7.1f steps/s" % (label, steps, seconds, rate)
-        if len(results) > 1:
-            line += "  %.2fx the course loop" % (rate / results[0][1])
+        if baseline:
+            line += "  %.2fx the course loop" % (rate / baseline)
         print(line, flush=True)
+        return rate
+
+    def add(label, steps, seconds):
+        results.append((label, report(label, steps, seconds, results[0][1] if results else None)))
 
     for label, _, _ in contenders:
-        report(label, *best[label])
+        add(label, *best[label])
     for kind, label, module, skip in (("keras", "Keras 3 model.fit (separate process)", "keras", args.no_keras),
                                       ("torch", "PyTorch eager (separate process)", "torch", args.no_torch)):
         if skip:
@@ -248,7 +278,28 @@ def main(argv=None):
         if isinstance(outcome, str):
             print("%s: %s" % (label, outcome))
         else:
-            report(label, *outcome)
+            add(label, *outcome)
+
+    if not args.no_processes:
+        whole = {"course loop as a script": [sys.executable, os.path.abspath(__file__), "--course-worker"],
+                 "package (python mnist_backward.py)": [sys.executable, os.path.join(ROOT, "mnist_backward.py"),
+                                                         "--model-dir"]}
+        seconds = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            for r in range(args.rounds):
+                for i, (label, command) in enumerate(whole.items()):
+                    model_dir = os.path.join(tmp, "process-%d-%d" % (r, i))
+                    t = process_seconds(command + [model_dir, "--steps", str(args.steps), "--data-dir", data_dir])
+                    if isinstance(t, str):
+                        print("%s: %s" % (label, t))
+                        return 1
+                    seconds[label] = min(t, seconds.get(label, t))
+        print("whole processes (Python, TensorFlow import and MNIST loading included), best of %d round(s):"
+              % args.rounds)
+        course_rate = None
+        for label in whole:
+            rate = report(label, args.steps, seconds[label], course_rate)
+            course_rate = course_rate or rate
 
     peak = matmul_peak()
     print("matmul peak for the step's shapes (TensorFlow fp32, %dx%d @ %dx%d): %.1f GFLOP/s -> dense limit "

@@ -113,6 +113,13 @@ def test_train_speed_smoke(mnist_dir):
         assert re.search(r"%s.*\d+\.\d steps/s" % label, out), out
     assert re.search(r"package.*x the course loop", out), out
     assert re.search(r"matmul peak.*GFLOP/s", out), out
+    # the two again as whole processes, the package's ratio against the course's script
+    whole = out.split("whole processes (Python, TensorFlow import and MNIST loading included), "
+                      "best of 2 round(s):\n")
+    assert len(whole) == 2, out
+    assert re.match(r"course loop as a script +50 steps in +\d+\.\d s +\d+\.\d steps/s\n"
+                    r"package \(python mnist_backward.py\) +50 steps in +\d+\.\d s +\d+\.\d steps/s "
+                    r"+\d\.\d\dx the course loop\n", whole[1]), out
 
 
 def test_train_speed_ctrl_c_is_one_line(mnist_dir):
