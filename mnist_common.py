@@ -120,6 +120,9 @@ def error_reason(error):
     directory") is the last line that is none of those.
     """
     text = str(getattr(error, "message", error)).strip()
+    with _directory_fds_lock:  # tf_path's aliases named as the directories they stand for
+        for directory, fd in _directory_fds.items():
+            text = re.sub(r"/proc/self/fd/%d(?=/)" % fd, lambda _: directory, text)
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     reasons = [line for line in lines if not _TF_FRAMING.match(line)]
     if reasons:  # a file being written is named as the checkpoint file, not by its temporary name
@@ -388,7 +391,9 @@ def tf_path(path):
     """path, or an alias of it that TensorFlow will not read as a file pattern; use it in TF's calls only.
 
     A directory path with pattern characters is reached through /proc/self/fd/<fd of its directory> (Linux),
-    which names the same directory; the directory must exist. The alias is good for the life of the process.
+    which names the same directory; the directory must exist. The directory is opened once and opened again
+    when the path has come to name another one (moved aside or deleted, then made anew), so the alias always
+    names the directory that the path names at the time of the call.
     A file name with pattern characters (never the trainer's own) raises ValueError, which the readers take
     as an unreadable checkpoint.
     """
@@ -401,9 +406,19 @@ def tf_path(path):
         raise UserError("%s: TensorFlow reads the characters * ? [ \\ in a checkpoint path as a pattern; "
                         "use a directory whose path has none of them" % path)
     with _directory_fds_lock:  # (backward() may run in threads)
-        if directory not in _directory_fds:
-            _directory_fds[directory] = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    return "/proc/self/fd/%d/%s" % (_directory_fds[directory], name)
+        fd = _directory_fds.get(directory)
+        if fd is not None:
+            try:
+                now, held = os.stat(directory), os.fstat(fd)
+                if (now.st_dev, now.st_ino) != (held.st_dev, held.st_ino):
+                    fd = None
+            except OSError:  # gone: opening it again below says so
+                fd = None
+        if fd is None:
+            # (An old descriptor is left open, not closed: an alias given out before may still be in use, and
+            # a closed descriptor's number is soon another file's.)
+            fd = _directory_fds[directory] = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    return "/proc/self/fd/%d/%s" % (fd, name)
 
 
 def restore_newest(restore, model_dir, own_name=None):

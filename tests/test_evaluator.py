@@ -153,6 +153,27 @@ def test_checkpoint_whose_name_tensorflow_reads_as_a_pattern_is_skipped(tmp_path
                                                                                                        reason)
 
 
+def test_pattern_alias_follows_a_directory_replaced_under_the_same_path(tmp_path):
+    # The alias of a directory whose path TensorFlow would read as a pattern is a descriptor of it; when the
+    # path comes to name another directory (a run moved aside or deleted and started again), the alias
+    # follows. It kept naming the old directory: the evaluator scored the old run's checkpoints as new.
+    from mnist_common import tf_path, error_reason
+    d = tmp_path / "run[1]"
+    for version, replace in (("first", None), ("second", "move"), ("third", "delete")):
+        if replace == "move":
+            d.rename(tmp_path / "old")
+        elif replace == "delete":
+            shutil.rmtree(d)
+        d.mkdir()
+        (d / "a").write_text(version)
+        alias = tf_path(str(d / "a"))
+        assert alias.startswith("/proc/self/fd/")
+        with open(alias) as f:
+            assert f.read() == version
+    message = "cannot read %s; No such file"
+    assert error_reason(ValueError(message % alias)) == message % (d / "a")  # named by its path
+
+
 def _publish(model_dir, source_prefix, step, truncate=False):
     """Copies a checkpoint under a new step number, optionally damaged, and lists it as the newest.
 
