@@ -14,6 +14,7 @@ import gzip
 import hashlib
 import http.client
 import os
+import stat
 import sys
 import tempfile
 import urllib.request
@@ -88,6 +89,8 @@ def _read_idx(path, magic, ndim):
     """
     header_len = 4 + 4 * ndim
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a pipe would block the open below until written to
+            raise DataError("%s: not a regular file" % path)
         with gzip.open(path, "rb") as f:
             header = f.read(header_len)
             if len(header) < header_len:
@@ -135,6 +138,8 @@ def extract_images(path):
       uint8 array [N, rows * cols].
     """
     images = _read_idx(path, IMAGE_MAGIC, 3)
+    if not images.shape[0]:
+        raise DataError("%s: holds no images" % path)
     if images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
         raise DataError("%s: images are %dx%d pixels, MNIST's are %dx%d"
                         % (path, images.shape[1], images.shape[2], IMAGE_SIZE, IMAGE_SIZE))
@@ -148,7 +153,9 @@ def extract_labels(path, one_hot=False):
       uint8 array [N], or float32 one-hot array [N, 10] when one_hot.
     """
     labels = _read_idx(path, LABEL_MAGIC, 1)
-    if labels.size and labels.max() >= NUM_CLASSES:
+    if not labels.size:
+        raise DataError("%s: holds no labels" % path)
+    if labels.max() >= NUM_CLASSES:
         raise DataError("%s: label %d out of range 0-9" % (path, labels.max()))
     return dense_to_one_hot(labels) if one_hot else labels
 
@@ -349,9 +356,11 @@ def read_data_sets(train_dir=None, one_hot=False, validation_size=VALIDATION_SIZ
         maybe_download(name, train_dir, source_url)
     train_images, train_labels = _read_pair(train_dir, TRAIN_IMAGES, TRAIN_LABELS, one_hot, source_url)
     test_images, test_labels = _read_pair(train_dir, TEST_IMAGES, TEST_LABELS, one_hot, source_url)
-    if not 0 <= validation_size <= len(train_images):
-        raise DataError("validation_size %d is outside 0..%d (the number of training images)"
-                        % (validation_size, len(train_images)))
+    if validation_size < 0:
+        raise DataError("validation_size %d is negative" % validation_size)
+    if validation_size > len(train_images):
+        raise DataError("%s holds %d images, fewer than the %d held out for validation (validation_size)"
+                        % (os.path.join(train_dir, TRAIN_IMAGES), len(train_images), validation_size))
     seeds = np.random.SeedSequence(seed).spawn(3) if seed is not None else [None] * 3
     return Datasets(
         train=DataSet(train_images[validation_size:], train_labels[validation_size:], seed=seeds[0]),

@@ -111,6 +111,10 @@ def test_next_batch_seed_is_reproducible_and_private():
     ("counts", "has 30 images but"),
     ("dims", "images are 28x27 pixels, MNIST's are 28x28"),
     ("label_range", "train-labels-idx1-ubyte.gz: label 10 out of range 0-9"),
+    ("no_images", "train-images-idx3-ubyte.gz: holds no images"),
+    ("no_labels", "train-labels-idx1-ubyte.gz: holds no labels"),
+    ("fifo", "train-images-idx3-ubyte.gz: not a regular file"),  # a pipe no one writes to: opening it would hang
+    ("few", "train-images-idx3-ubyte.gz holds 30 images, fewer than the 5000 held out for validation"),
 ])
 def test_loader_errors_name_the_file(tmp_path, damage, message):
     make_mnist(tmp_path)
@@ -134,10 +138,18 @@ def test_loader_errors_name_the_file(tmp_path, damage, message):
         write_gz(path, idx_bytes(2051, np.zeros((30, 28, 27))))
     elif damage == "label_range":
         write_gz(tmp_path / input_data.TRAIN_LABELS, idx_bytes(2049, np.arange(30) % 11))
+    elif damage == "no_images":
+        write_gz(path, idx_bytes(2051, np.zeros((0, 28, 28))))
+    elif damage == "no_labels":
+        write_gz(tmp_path / input_data.TRAIN_LABELS, idx_bytes(2049, np.zeros(0)))
+    elif damage == "fifo":
+        path.unlink()
+        os.mkfifo(path)
     with pytest.raises(input_data.DataError, match="^.*" + message.replace("(", r"\(").replace(")", r"\)")) as e:
         # An unreachable mirror (a closed port on this machine) stands in for being offline.
-        input_data.read_data_sets(str(tmp_path), source_url="http://127.0.0.1:9/")
-    assert ("train-labels" if damage == "label_range" else "train-images-idx3-ubyte.gz") in str(e.value)
+        input_data.read_data_sets(str(tmp_path), source_url="http://127.0.0.1:9/",
+                                  validation_size=5000 if damage == "few" else 10)
+    assert ("train-labels" if damage in ("label_range", "no_labels") else "train-images-idx3-ubyte.gz") in str(e.value)
     if damage == "missing":
         assert str(tmp_path) in str(e.value) and "http://127.0.0.1:9/" in str(e.value)
         assert os.listdir(tmp_path) and not [f for f in os.listdir(tmp_path) if f.endswith(".part")]
