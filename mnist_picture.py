@@ -134,7 +134,8 @@ def grey_levels(img, work_size=WORK_SIZE):
             if not finite.all():  # a float picture with NaN or infinities: clamp them to the finite range
                 lo, hi = (float(grey[finite].min()), float(grey[finite].max())) if finite.any() else (0.0, 0.0)
                 grey = np.nan_to_num(grey, nan=lo, posinf=hi, neginf=lo)
-            grey = (grey - grey.min()) / max(float(grey.max() - grey.min()), 1e-12)
+            lo, span = float(grey.min()), float(grey.max()) - float(grey.min())  # in float64: +-3e38 overflow
+            grey = ((grey.astype(np.float64) - lo) / max(span, 1e-12)).astype(np.float32)
         return np.asarray(_reduce(_image(grey), size), dtype=np.float32)
     if img.mode in ("LA", "PA", "RGBA", "RGBa", "La") or "transparency" in img.info:
         img = _reduce(img.convert("RGBA"), size)  # Pillow resizes RGBA with premultiplied alpha

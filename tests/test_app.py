@@ -510,12 +510,15 @@ def test_batch_reads_damaged_metadata_and_non_finite_pixels_quietly(trained_mode
     field = grey.copy()
     field[0, 0], field[0, 1], field[-1, -1] = np.inf, np.nan, -np.inf
     tiff = save(Image.fromarray(field, "F"), tmp_path / "c_float.tiff")
+    # values from -3e38 to 3e38: their range overflows float32 (it was an overflow warning and "blank")
+    wide = (grey.astype(np.float64) * 6e38 - 3e38).astype(np.float32)
+    wide = save(Image.fromarray(wide, "F"), tmp_path / "d_wide.tiff")
     proc = run_script("mnist_app.py", str(tmp_path), "--model-dir", trained_model)
     assert_no_traceback(proc)
     assert proc.returncode == 0 and proc.stderr == ""
     parsed = [LINE.match(line) for line in proc.stdout.strip().splitlines()]
-    assert [m.group(1) for m in parsed] == [clean, jpeg, tiff]
-    assert len({m.group(2) for m in parsed}) == 1  # the same digit read from all three
+    assert [m.group(1) for m in parsed] == [clean, jpeg, tiff, wide]
+    assert len({m.group(2) for m in parsed}) == 1  # the same digit read from all four
 
 
 def test_batch_seed_preprocessing_matches_numpy(trained_model, tmp_path, digits):
