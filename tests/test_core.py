@@ -60,6 +60,17 @@ def test_loader_shapes_scaling_split_one_hot(tmp_path):
     assert dense.test.labels.dtype == np.uint8 and (dense.test.labels == te_y).all()
 
 
+def test_importing_mnist_forward_from_ones_own_code_is_quiet_and_builds_a_graph():
+    # The network is the piece to import from code of one's own (as the course's scripts did): TensorFlow's
+    # start-up notices stay off the screen, and the graph-mode API it is written for is on.
+    code = ("import mnist_forward; tf = mnist_forward.tf; "
+            "print(mnist_forward.forward(tf.placeholder(tf.float32, [None, 784]), 1e-4).shape)")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "(?, 10)\n", "")
+
+
 def test_read_test_set_reads_the_test_split_alone(tmp_path):
     tr_x, tr_y, te_x, te_y = make_mnist(tmp_path)
     full = input_data.read_data_sets(str(tmp_path), one_hot=True, validation_size=10)
