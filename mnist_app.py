@@ -28,6 +28,7 @@ PREPROCESSING = ("mnist", "seed")
 PICTURE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".dib", ".gif", ".tif", ".tiff",
                       ".webp", ".pbm", ".pgm", ".ppm", ".pnm", ".tga", ".ico", ".qoi", ".pcx", ".avif")
 CHUNK = 256        # pictures prepared, then predicted in one sess.run, at a time in batch mode
+MAX_LINE = 1 << 16  # characters in a line read at the prompt (a path holds at most 4096 bytes)
 
 _models = {}       # model_dir -> restored EmaModel: restored once per run, reused by restore_model
 
@@ -156,7 +157,9 @@ _ESCAPED = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
 def shown(path):
     """path as it starts an output line. A name holding a tab, a line break or a backslash would break the
     line, or be misread: as sha256sum does, those are written \\t, \\n, \\r, \\\\ and the line starts
-    with a backslash. Any other name is written as it is."""
+    with a backslash. An empty path is written ''. Any other name is written as it is."""
+    if not path:
+        return "''"
     if not any(c in path for c in _ESCAPED):
         return path
     return "\\" + "".join(_ESCAPED.get(c, c) for c in path)
@@ -198,12 +201,28 @@ def batch(paths, model_dir, preprocess):
 
 
 def _ask(prompt):
-    """input(prompt), or None at end of input (Ctrl+D, a closed pipe)."""
-    try:
-        return input(prompt)
-    except EOFError:
+    """input(prompt), or None at end of input (Ctrl+D, a closed pipe).
+
+    Raises:
+      UserError: a line of more than MAX_LINE characters from a pipe or a file (endless input, /dev/zero,
+        would otherwise be held in memory until there is none left).
+    """
+    if sys.stdin.isatty():  # a person typing: input()'s line editing; the terminal bounds the line
+        try:
+            return input(prompt)
+        except EOFError:
+            print()
+            return None
+    sys.stdout.write(prompt)
+    sys.stdout.flush()
+    line = sys.stdin.readline(MAX_LINE + 1)
+    if not line:
         print()
         return None
+    if len(line) > MAX_LINE:
+        print()
+        raise UserError("standard input: a line of more than %d characters" % MAX_LINE)
+    return line[:-1] if line.endswith("\n") else line
 
 
 def _typed_path(typed):
@@ -242,7 +261,7 @@ def application(model_dir=mnist_backward.MODEL_SAVE_PATH, preprocess="mnist"):
         try:
             testPicArr = prepare(testPic, preprocess).reshape(1, 784)
         except PictureError as e:
-            _error(testPic or "''", e)
+            _error(testPic, e)
             failed += 1
             continue
         preValue = restore_model(testPicArr, model_dir)

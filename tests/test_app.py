@@ -18,7 +18,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from conftest import ROOT, run_script, run_script_redirected, assert_no_traceback, _env
-from mnist_common import tf, list_checkpoints
+from mnist_common import tf, list_checkpoints, UserError
 import mnist_app
 import mnist_picture
 from mnist_picture import PictureError
@@ -417,6 +417,15 @@ def test_prompt_bad_count_and_end_of_input(trained_model, pictures, monkeypatch,
     status, out, err = prompt("")
     assert status == 0 and err == ""
     assert out.strip() == "input the number of test pictures:"
+    # an empty path is named '' (as in batch mode)
+    status, out, err = prompt("1\n\n")
+    assert (status, err) == (1, "'': error: no such file\n")
+    assert (mnist_app.main(["", "--model-dir", trained_model]), capsys.readouterr().err) == (1, err)
+    # a line as long as MAX_LINE is an answer; a longer one (endless input: < /dev/zero) is not held in memory
+    status, out, err = prompt("7" * mnist_app.MAX_LINE)
+    assert status == 0 and out.count("Please enter a positive whole number") == 1
+    with pytest.raises(UserError, match=r"^standard input: a line of more than 65536 characters$"):
+        prompt("0" * (mnist_app.MAX_LINE + 1))
 
 
 def test_prompt_takes_quoted_paths_and_names_with_quotes_or_spaces(trained_model, pictures, tmp_path, monkeypatch,
