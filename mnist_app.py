@@ -285,19 +285,5 @@ def main(argv=None):
     return application(args.model_dir, args.preprocess)
 
 
-def _exit_now(status):
-    """Ends the process with status as soon as its output is flushed: TensorFlow's interpreter teardown
-    takes most of a second and has nothing to do for this program (no files are open for writing)."""
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except OSError:  # a closed pipe
-            pass
-    os._exit(status)
-
-
 if __name__ == "__main__":
-    try:
-        run_main(main)
-    except SystemExit as e:
-        _exit_now(e.code if isinstance(e.code, int) else 1)
+    run_main(main, exit_now=True)
