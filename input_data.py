@@ -207,6 +207,7 @@ def download(filename, directory, source_url=DEFAULT_SOURCE_URL, md5=None):
         os.makedirs(directory, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix="." + filename + ".", suffix=".part", dir=directory)
     except OSError as e:
+        _remove_empty(created)
         raise DataError("%s is missing from %s, where it cannot be downloaded to (%s); put the file there "
                         "or download it from %s" % (filename, directory, e.strerror or e, url)) from None
     try:
@@ -241,11 +242,16 @@ def download(filename, directory, source_url=DEFAULT_SOURCE_URL, md5=None):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-        for d in created:  # a failed first download leaves no empty data directory behind
-            try:
-                os.rmdir(d)
-            except OSError:  # holds a file (this download succeeded, or another one did)
-                break
+        _remove_empty(created)  # a failed first download leaves no empty data directory behind
+
+
+def _remove_empty(directories):
+    """Removes directories, deepest first, up to the first that is not empty (holds a downloaded file)."""
+    for d in directories:
+        try:
+            os.rmdir(d)
+        except OSError:
+            break
 
 
 def maybe_download(filename, directory, source_url=DEFAULT_SOURCE_URL):

@@ -219,7 +219,7 @@ def _ask(prompt):
     if not line:
         print()
         return None
-    if len(line) > MAX_LINE:
+    if len(line) > MAX_LINE and not line.endswith("\n"):  # (MAX_LINE characters and the newline will do)
         print()
         raise UserError("standard input: a line of more than %d characters" % MAX_LINE)
     return line[:-1] if line.endswith("\n") else line

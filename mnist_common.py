@@ -429,8 +429,8 @@ def tf_path(path):
                 now, held = os.stat(directory), os.fstat(fd)
                 if (now.st_dev, now.st_ino) != (held.st_dev, held.st_ino):
                     fd = None
-            except OSError:  # gone: opening it again below says so
-                fd = None
+            except OSError:  # gone, not yet made anew: the alias stays, and TensorFlow finds no file there
+                pass
         if fd is None:
             # (An old descriptor is left open, not closed: an alias given out before may still be in use, and
             # a closed descriptor's number is soon another file's.)

@@ -60,9 +60,9 @@ def main(argv=None):
     data_dir = input_data.resolve_data_dir(args.data_dir)
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = args.model_dir or tmp
-        from mnist_common import list_checkpoints  # what the trainer would resume from, state file or not
-        if os.path.exists(os.path.join(model_dir, "checkpoint")) or (os.path.isdir(model_dir)
-                                                                     and list_checkpoints(model_dir)):
+        # A state file, or checkpoints without one (the trainer resumes from its own mnist_model-<step> files)
+        if os.path.exists(os.path.join(model_dir, "checkpoint")) or (
+                os.path.isdir(model_dir) and any(n.endswith(".index") for n in os.listdir(model_dir))):
             sys.exit("error: %s already holds checkpoints; a full run starts fresh" % model_dir)
         command = [sys.executable, os.path.join(ROOT, "mnist_backward.py"), "--model-dir", model_dir,
                    "--data-dir", data_dir]
@@ -90,7 +90,7 @@ def main(argv=None):
             print("training: %d steps in %.1f s wall time (whole process, TensorFlow import included), "
                   "%.1f steps/s" % (args.steps, wall, args.steps / wall), flush=True)
 
-        from mnist_common import EmaModel, checkpoint_step
+        from mnist_common import EmaModel, list_checkpoints, checkpoint_step
         from mnist_test import accuracy, evaluate  # the evaluator's own scoring and printed line
         mnist = input_data.read_test_set(data_dir, one_hot=True)  # as mnist_test.main
         t = time.time()

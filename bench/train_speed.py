@@ -291,7 +291,7 @@ def main(argv=None):
                     model_dir = os.path.join(tmp, "process-%d-%d" % (r, i))
                     t = process_seconds(command + [model_dir, "--steps", str(args.steps), "--data-dir", data_dir])
                     if isinstance(t, str):
-                        print("%s: %s" % (label, t))
+                        print("error: %s (whole process): %s" % (label, t), file=sys.stderr)
                         return 1
                     seconds[label] = min(t, seconds.get(label, t))
         print("whole processes (Python, TensorFlow import and MNIST loading included), best of %d round(s):"

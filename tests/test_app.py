@@ -422,8 +422,9 @@ def test_prompt_bad_count_and_end_of_input(trained_model, pictures, monkeypatch,
     assert (status, err) == (1, "'': error: no such file\n")
     assert (mnist_app.main(["", "--model-dir", trained_model]), capsys.readouterr().err) == (1, err)
     # a line as long as MAX_LINE is an answer; a longer one (endless input: < /dev/zero) is not held in memory
-    status, out, err = prompt("7" * mnist_app.MAX_LINE)
-    assert status == 0 and out.count("Please enter a positive whole number") == 1
+    for end in ("", "\n"):
+        status, out, err = prompt("7" * mnist_app.MAX_LINE + end)
+        assert status == 0 and out.count("Please enter a positive whole number") == 1
     with pytest.raises(UserError, match=r"^standard input: a line of more than 65536 characters$"):
         prompt("0" * (mnist_app.MAX_LINE + 1))
 

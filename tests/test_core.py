@@ -343,6 +343,11 @@ def test_failed_download_keeps_what_was_downloaded_and_what_was_there(tmp_path, 
     with pytest.raises(input_data.DataError, match="train-labels-idx1-ubyte.gz is missing from"):
         input_data.download(input_data.TRAIN_LABELS, str(tmp_path / "empty"), url)
     assert os.listdir(tmp_path / "empty") == []
+    # made, but no file can be created in it (a full disk): not left behind either
+    monkeypatch.setattr(input_data.tempfile, "mkstemp", lambda **kw: (_ for _ in ()).throw(OSError(28, "Disk full")))
+    with pytest.raises(input_data.DataError, match=r"where it cannot be downloaded to \(Disk full\)"):
+        input_data.download(input_data.TRAIN_LABELS, str(tmp_path / "x" / "y"), url)
+    assert not (tmp_path / "x").exists()
 
 
 def test_published_md5s_match_the_real_files(mnist_dir):
