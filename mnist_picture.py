@@ -34,6 +34,7 @@ MIN_CONTRAST = 0.1        # ink must differ from paper by this much (of full sca
 MIN_INK_PIXELS = 12       # ...and cover at least this many working pixels
 LOW_CUT = 0.15            # ink fainter than this fraction of the stroke level counts as paper
 STROKE = 2.0              # thinner strokes are thickened to this width (MNIST's median), in field pixels
+LINE_DARKEST = 0.45       # a printed line of ruled paper keeps at least this fraction of the paper's brightness
 
 _HIGH_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 
@@ -230,6 +231,10 @@ def ink_levels(grey):
     spread = 3 * _robust(d)[1] + 0.02
     if np.maximum(-d - spread, 0).sum() >= np.maximum(d - spread, 0).sum():
         # dark ink: invert to MNIST's convention, ink bright; the paper's level is then the blocks' high one
+        lift = _ruled_lines(g)
+        if lift is not None:  # ruled or squared paper: its lines lifted to the paper's level, not taken for ink
+            grey, g = np.minimum(grey * lift, 1.0), np.minimum(g * lift, 1.0)
+            high_grid = _block_levels(g, (80,))[0]
         grey, g, paper_grid = 1.0 - grey, 1.0 - g, 1.0 - high_grid
     else:
         paper_grid = low_grid
@@ -257,6 +262,44 @@ def ink_levels(grey):
     floor, noise = _robust(ink)
     low = floor + max(3 * noise, LOW_CUT * (stroke - floor))
     return np.clip((ink - low) / max(stroke - low, 1e-6), 0.0, 1.0), solid
+
+
+def _ruled_lines(g):
+    """Factors float32 [H, W] lifting the printed lines of ruled or squared paper to the paper's level, or None.
+
+    Along each row (and each column) the paper's level is its 90th percentile: a digit covers far less than
+    nine tenths of a row unless it is cropped close, while a printed line covers all of it. A line is a dip of
+    that level narrower than about 4% of the picture (a grey closing, max then min, fills it) and at least 5%
+    of full scale deep, but not darker than LINE_DARKEST of the paper around it (ink is). Only two lines or
+    more in a direction count as paper ruled that way: a close-cropped 7's bar alone is one. The dip is
+    divided out (reflectances multiply, so a stroke crossing a line keeps its contrast to the paper).
+    Args:
+      g: float32 [H, W] in [0, 1], dark ink on light paper (median-filtered).
+    Returns:
+      float32 [H, 1], [1, W] or [H, W] (rows, columns or both ruled), to multiply g by; None: no ruling.
+    """
+    lift = None
+    for axis in (1, 0):  # rows, then columns
+        lines = g[:, ::2] if axis == 1 else np.ascontiguousarray(g[::2].T)  # every other pixel of each line
+        n = lines.shape[1]
+        level = np.partition(lines, int(0.9 * (n - 1)), axis=1)[:, int(0.9 * (n - 1))]
+        k = max(2, round(0.02 * max(g.shape)))
+        base = _sliding(_sliding(level, k, np.maximum), k, np.minimum)
+        line = (base - level > 0.05) & (level >= LINE_DARKEST * base)
+        if np.count_nonzero(np.diff(line.astype(np.int8), prepend=0) == 1) >= 2:
+            factor = np.where(line, base / np.maximum(level, 1e-3), 1.0).astype(np.float32)
+            factor = factor[:, None] if axis == 1 else factor[None, :]
+            lift = factor if lift is None else lift * factor
+    return lift
+
+
+def _sliding(a, k, reduce):
+    """reduce (np.maximum or np.minimum) of 1-D a over windows of 2k + 1, the ends replicated."""
+    padded = np.pad(a, k, mode="edge")
+    out = padded[:a.size].copy()
+    for i in range(1, 2 * k + 1):
+        reduce(out, padded[i:i + a.size], out=out)
+    return out
 
 
 def _block_side(shape):

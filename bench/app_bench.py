@@ -211,13 +211,15 @@ def accuracy_report(model, mnist, count, seed):
     return results
 
 
-FRAMINGS = ("close crop, dark ink", "close crop, light ink", "40 px in 12 MP photo")
+FRAMINGS = ("close crop, dark ink", "close crop, light ink", "40 px in 12 MP photo", "ruled paper", "squared paper")
 
 
 def framing_report(model, mnist, count, seed):
     """Prints how the preprocessings read digits framed unlike the photo-like set: `count` cut out to their
-    ink (no margin at all: the digit fills the picture), dark on light and light on dark, and count // 15 about
-    40 pixels tall in a 4000x3000 JPEG photo of a sheet (3 pixels tall once reduced to WORK_SIZE)."""
+    ink (no margin at all: the digit fills the picture), dark on light and light on dark; count // 15 about
+    40 pixels tall in a 4000x3000 JPEG photo of a sheet (3 pixels tall once reduced to WORK_SIZE); and
+    count // 3 on ruled and on squared notebook paper, with printed lines from faint to half as bright as
+    the paper."""
     rng = np.random.default_rng(seed + 3)
     chosen = rng.choice(mnist.test.num_examples, size=count, replace=False)
     images, labels = mnist.test.images[chosen], mnist.test.labels[chosen]
@@ -238,9 +240,24 @@ def framing_report(model, mnist, count, seed):
             top, left = int(rng.integers(100, 2800)), int(rng.integers(100, 3800))
             sheet[top:top + cover.shape[0], left:left + cover.shape[1]] *= 1 - 0.8 * cover
             write(sheet, FRAMINGS[2], label, quality=int(rng.integers(70, 95)))
+        for image, label in zip(images[:max(1, count // 3)], labels):
+            cover = digit_alpha(image, int(rng.integers(60, 240)), rng)
+            h, w = cover.shape
+            ch, cw = h + int(h * rng.uniform(0.4, 1.5)) + 4, w + int(h * rng.uniform(0.6, 2.0)) + 4
+            top, left = int(rng.integers(2, ch - h - 1)), int(rng.integers(2, cw - w - 1))
+            page = np.zeros((ch, cw), np.float32)
+            page[top:top + h, left:left + w] = cover
+            spacing, thick, offset = rng.uniform(0.3, 0.6) * h, int(rng.integers(1, 4)), rng.uniform(0, 100)
+            rows, cols = np.indices(page.shape)
+            ruled = (rows + offset) % spacing < thick
+            paper, line, ink = rng.uniform(0.8, 1.0), rng.uniform(0.5, 0.9), rng.uniform(0.0, 0.25)
+            for kind, lines in ((FRAMINGS[3], ruled), (FRAMINGS[4], ruled | ((cols + offset) % spacing < thick))):
+                sheet = paper * np.where(lines, line, 1.0) * (1 - page) + ink * page
+                write(sheet + rng.normal(0, 0.01, sheet.shape), kind, label)
         results = {p: score(model, pictures, p) for p in ("seed", "mnist")}
     kinds = np.array([p[2] for p in pictures])
-    print("framing: MNIST test digits (seed %d) cut out to their ink, and small in a large photo" % seed)
+    print("framing: MNIST test digits (seed %d) cut out to their ink, small in a large photo, on notebook paper"
+          % seed)
     print("  %-22s %6s %14s %14s" % ("kind", "count", "seed pre_pic", "mnist (default)"))
     for kind in FRAMINGS:
         print("  %-22s %6d %14.3f %14.3f" % (kind, np.sum(kinds == kind), results["seed"][1][kind],

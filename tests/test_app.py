@@ -206,6 +206,37 @@ def test_uneven_paper_and_noise(tmp_path, digits):
     assert mnist_app.pre_pic(str(tmp_path / "photo.jpg")).mean() > 0.3
 
 
+def test_digit_on_ruled_or_squared_paper(tmp_path, digits):
+    # Printed lines of notebook paper were ink to the reader: a digit across dark ruling read as something else.
+    images, _ = digits
+    for i, image in enumerate(images[:4]):
+        grey = digit_grey(image, (260, 220), (60, 40, 150))
+        reference = mnist_picture.mnist_input(save(to_image(grey), tmp_path / ("plain%d.png" % i)))
+        rows, cols = np.indices(grey.shape)
+        ruled = (rows + 7 * i) % 38 < 2
+        for name, lines in (("ruled", ruled), ("squared", ruled | ((cols + 5 * i) % 38 < 2))):
+            on_lines = grey * np.where(lines, 0.5, 1.0)  # lines at half the paper's brightness, under the ink
+            field = mnist_picture.mnist_input(save(to_image(on_lines), tmp_path / ("%s%d.png" % (name, i))))
+            assert aligned_difference(field, reference) < 0.06, (i, name)
+
+
+def test_ruled_lines_are_found_only_as_lines():
+    g = np.ones((100, 120), np.float32)
+    g[20:22] = g[50:52] = g[80] = 0.6  # three printed lines across
+    lift = mnist_picture._ruled_lines(g)
+    np.testing.assert_allclose(lift[[20, 21, 50, 51, 80]], 1 / 0.6, rtol=1e-5)
+    np.testing.assert_allclose(np.delete(lift, [20, 21, 50, 51, 80], axis=0), 1.0)
+    bar = np.ones((100, 120), np.float32)
+    bar[5:9] = 0.6  # one line alone (a close-cropped 7's bar): not ruling
+    assert mnist_picture._ruled_lines(bar) is None
+    ink = np.ones((100, 120), np.float32)
+    ink[20:22] = ink[50:52] = 0.2  # darker than printed ruling: strokes, not lines
+    assert mnist_picture._ruled_lines(ink) is None
+    wide = np.ones((100, 120), np.float32)
+    wide[10:30] = wide[60:80] = 0.6  # bands wider than 4% of the picture: shading, not lines
+    assert mnist_picture._ruled_lines(wide) is None
+
+
 @pytest.mark.parametrize("kind", ["rgba-black-bg", "rgba-white-bg", "la", "palette-gif", "palette-png",
                                   "16-bit", "exif-rotated-jpeg", "cmyk-jpeg", "1-bit", "animated-gif", "rgb-tiff"])
 def test_picture_modes(tmp_path, digits, kind):
@@ -572,10 +603,11 @@ def test_app_bench_smoke(trained_model, mnist_dir, tmp_path, capsys, monkeypatch
     assert m, out
     assert 0 <= float(m.group(1)) < float(m.group(2)) <= 1
     assert re.search(r"the model's ceiling", out)
-    framing = re.findall(r"^  (close crop, dark ink|close crop, light ink|40 px in 12 MP photo) +(\d+) +([0-9.]+) +"
-                         r"([0-9.]+)$", out, re.M)
-    assert [(kind, int(n)) for kind, n, _, _ in framing] == [("close crop, dark ink", 15),
-                                                             ("close crop, light ink", 15), ("40 px in 12 MP photo", 1)]
+    framing = re.findall(r"^  (close crop, dark ink|close crop, light ink|40 px in 12 MP photo|ruled paper"
+                         r"|squared paper) +(\d+) +([0-9.]+) +([0-9.]+)$", out, re.M)
+    assert [(kind, int(n)) for kind, n, _, _ in framing] == [
+        ("close crop, dark ink", 15), ("close crop, light ink", 15), ("40 px in 12 MP photo", 1),
+        ("ruled paper", 5), ("squared paper", 5)]
     assert all(0 <= float(a) <= 1 and 0 <= float(b) <= 1 for _, _, a, b in framing)
     assert re.search(r"^scikit-learn 8x8 digits", out, re.M)  # figures, or "skipped" without scikit-learn
     # 10 pictures seldom hold all ten digits: a digit with none is "none", not nan and a NumPy warning
