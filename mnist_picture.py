@@ -6,7 +6,8 @@ scaled so its longer side is 20 pixels (aspect ratio kept, grey levels from anti
 does the same to an arbitrary picture, after first finding the ink in it:
 
   open safely -> EXIF orientation -> grey, transparency flattened -> reduce to WORK_SIZE -> decide which
-  side is ink (dark on light or light on dark) -> subtract the paper's own (possibly uneven) brightness ->
+  side is ink (dark on light or light on dark) -> lift the printed lines of ruled or squared paper to the
+  paper's level -> subtract the paper's own (possibly uneven) brightness ->
   soft contrast stretch between the noise floor and the stroke level -> crop to the ink (a small digit in
   a large picture: read again from the full-size picture; none found: a second look at FINE_SIZE; a digit
   cut out close to its ink: read again on a margin of paper) -> thicken hairline strokes to MNIST's
@@ -233,7 +234,7 @@ def ink_levels(grey):
         # dark ink: invert to MNIST's convention, ink bright; the paper's level is then the blocks' high one
         lift = _ruled_lines(g)
         if lift is not None:  # ruled or squared paper: its lines lifted to the paper's level, not taken for ink
-            grey, g = np.minimum(grey * lift, 1.0), np.minimum(g * lift, 1.0)
+            grey, g = grey * lift, g * lift  # (not clipped: a margin of on_paper may lie above 1)
             high_grid = _block_levels(g, (80,))[0]
         grey, g, paper_grid = 1.0 - grey, 1.0 - g, 1.0 - high_grid
     else:
@@ -265,32 +266,55 @@ def ink_levels(grey):
 
 
 def _ruled_lines(g):
-    """Factors float32 [H, W] lifting the printed lines of ruled or squared paper to the paper's level, or None.
+    """Factors lifting the printed lines of ruled or squared paper to the paper's level, or None.
 
-    Along each row (and each column) the paper's level is its 90th percentile: a digit covers far less than
-    nine tenths of a row unless it is cropped close, while a printed line covers all of it. A line is a dip of
-    that level narrower than about 4% of the picture (a grey closing, max then min, fills it) and at least 5%
-    of full scale deep, but not darker than LINE_DARKEST of the paper around it (ink is). Only two lines or
-    more in a direction count as paper ruled that way: a close-cropped 7's bar alone is one. The dip is
-    divided out (reflectances multiply, so a stroke crossing a line keeps its contrast to the paper).
+    Along each row (and each column) the paper's level is its 90th percentile, the brightness only a tenth
+    of the row exceeds: a digit covers far less than nine tenths of a row unless it is cropped close, while a
+    printed line covers all of it. A line is a run of rows where that level dips at least 0.05 below a grey
+    closing of it (max, then min, over 2k + 1 rows, k = 2% of the picture's longer side), no darker anywhere
+    than LINE_DARKEST of the paper (ink is), with paper again on both sides (the soft edge of a stroke or a
+    bar has the darker mark on one side); at the picture's first or last row, only if the level is not
+    sloping there (_sloping: the dark end of a gradient dips too). Only two lines or more in a direction
+    count as ruling. The dip is divided out: reflectances multiply, so a stroke crossing a line keeps its
+    contrast. Lines must run along the picture's rows and columns (a scan, or a photo taken square to it).
     Args:
       g: float32 [H, W] in [0, 1], dark ink on light paper (median-filtered).
     Returns:
       float32 [H, 1], [1, W] or [H, W] (rows, columns or both ruled), to multiply g by; None: no ruling.
     """
     lift = None
+    k = max(2, round(0.02 * max(g.shape)))
     for axis in (1, 0):  # rows, then columns
         lines = g[:, ::2] if axis == 1 else np.ascontiguousarray(g[::2].T)  # every other pixel of each line
         n = lines.shape[1]
         level = np.partition(lines, int(0.9 * (n - 1)), axis=1)[:, int(0.9 * (n - 1))]
-        k = max(2, round(0.02 * max(g.shape)))
         base = _sliding(_sliding(level, k, np.maximum), k, np.minimum)
-        line = (base - level > 0.05) & (level >= LINE_DARKEST * base)
-        if np.count_nonzero(np.diff(line.astype(np.int8), prepend=0) == 1) >= 2:
-            factor = np.where(line, base / np.maximum(level, 1e-3), 1.0).astype(np.float32)
+        dip = np.concatenate(([0], (base - level > 0.05).astype(np.int8), [0]))
+        edges = np.flatnonzero(np.diff(dip))
+        factor = np.ones(level.size, np.float32)
+        found = 0
+        for start, end in zip(edges[::2], edges[1::2]):  # each run [start, end) of dipping rows
+            paper = float(base[start:end].min())
+            beside = [level[i] for i in (start - 1, end) if 0 <= i < level.size]
+            if (level[start:end].min() >= LINE_DARKEST * paper and min(beside, default=paper) >= paper - 0.05
+                    and not (start == 0 and _sloping(level)) and not (end == level.size and _sloping(level[::-1]))):
+                factor[start:end] = base[start:end] / np.maximum(level[start:end], 1e-3)
+                found += 1
+        if found >= 2:
             factor = factor[:, None] if axis == 1 else factor[None, :]
             lift = factor if lift is None else lift * factor
     return lift
+
+
+def _sloping(a):
+    """Whether 1-D a rises (or falls) steadily from its start: its first two steps of three samples go the
+    same way, by 0.01 at least (more than the noise of a level paper) and the smaller by half the larger at
+    least; a line at the start is one large step, then level paper (or the gradient it lies on)."""
+    if a.size < 7:
+        return False
+    first, second = float(a[3] - a[0]), float(a[6] - a[3])
+    small, large = sorted((abs(first), abs(second)))
+    return first * second > 0 and small >= max(0.01, 0.5 * large)
 
 
 def _sliding(a, k, reduce):

@@ -6,8 +6,8 @@
    small digits in a corner of a large canvas. Reads every picture with `--preprocess seed` (the course's
    pre_pic) and `--preprocess mnist` (the default) and prints the accuracy of each, per kind and overall,
    beside the model's accuracy on the same digits as plain 28x28 MNIST images (the ceiling). Then digits
-   framed otherwise (`--framing-count`): cut out to their ink, and about 40 pixels tall in a 12-megapixel
-   photo. If scikit-learn is importable, its 8x8 handwritten digits (other writers than MNIST's) are drawn
+   framed otherwise (`--framing-count`): cut out to their ink, about 40 pixels tall in a 12-megapixel
+   photo, and written on ruled and on squared notebook paper. If scikit-learn is importable, its 8x8 handwritten digits (other writers than MNIST's) are drawn
    the same way and scored too.
 2. Speed. Writes `--speed-count` pictures to a folder and times, as whole processes, `python mnist_app.py
    FOLDER` (one graph, one restore, one sess.run per 256 pictures) against the course's approach: per

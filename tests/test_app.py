@@ -235,6 +235,17 @@ def test_ruled_lines_are_found_only_as_lines():
     wide = np.ones((100, 120), np.float32)
     wide[10:30] = wide[60:80] = 0.6  # bands wider than 4% of the picture: shading, not lines
     assert mnist_picture._ruled_lines(wide) is None
+    soft = np.ones((100, 120), np.float32)
+    soft[40:52] = np.array([0.9, 0.75, 0.6, 0.3, 0.2, 0.2, 0.2, 0.2, 0.3, 0.6, 0.75, 0.9])[:, None]  # soft edges
+    assert mnist_picture._ruled_lines(soft) is None  # (each edge dips, lighter than ink, beside the bar)
+    edge = np.ones(200, np.float32)
+    edge[:12] = np.linspace(0.45, 0.95, 12)  # a steep dark end (a vignette): it dips below the closing too
+    edge[[80, 81, 140, 141]] = 0.6
+    lift = mnist_picture._ruled_lines(np.tile(edge[:, None], (1, 150)))
+    assert np.flatnonzero(lift[:, 0] != 1).tolist() == [80, 81, 140, 141]  # the lines, not the dark end
+    edge[:12], edge[[0, 1]] = 1.0, 0.6  # a line at the very edge is one
+    lift = mnist_picture._ruled_lines(np.tile(edge[:, None], (1, 150)))
+    assert np.flatnonzero(lift[:, 0] != 1).tolist() == [0, 1, 80, 81, 140, 141]
 
 
 @pytest.mark.parametrize("kind", ["rgba-black-bg", "rgba-white-bg", "la", "palette-gif", "palette-png",
