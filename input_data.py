@@ -337,13 +337,12 @@ def _data_dir(train_dir):
     return train_dir
 
 
-def _read_pair(directory, images_name, labels_name, one_hot, source_url):
-    """Reads an image file and its label file from directory (downloading what is missing).
+def _read_pair(ipath, lpath, one_hot):
+    """Reads an image file and its label file, which must hold as many.
 
     Returns:
       (uint8 images [N, 784], labels: uint8 [N] or one-hot float32 [N, 10]).
     """
-    ipath, lpath = (maybe_download(name, directory, source_url) for name in (images_name, labels_name))
     images, labels = extract_images(ipath), extract_labels(lpath, one_hot)
     if len(images) != len(labels):
         raise DataError("%s has %d images but %s has %d labels" % (ipath, len(images), lpath, len(labels)))
@@ -358,10 +357,10 @@ def read_data_sets(train_dir=None, one_hot=False, validation_size=VALIDATION_SIZ
       Datasets with .train (55,000 by default), .validation (5,000) and .test (10,000) DataSets.
     """
     train_dir = _data_dir(train_dir)
-    for name in (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS):  # every download before any reading
-        maybe_download(name, train_dir, source_url)
-    train_images, train_labels = _read_pair(train_dir, TRAIN_IMAGES, TRAIN_LABELS, one_hot, source_url)
-    test_images, test_labels = _read_pair(train_dir, TEST_IMAGES, TEST_LABELS, one_hot, source_url)
+    paths = [maybe_download(name, train_dir, source_url)  # every download before any reading
+             for name in (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS)]
+    train_images, train_labels = _read_pair(paths[0], paths[1], one_hot)
+    test_images, test_labels = _read_pair(paths[2], paths[3], one_hot)
     if validation_size < 0:
         raise DataError("validation_size %d is negative" % validation_size)
     if validation_size > len(train_images):
@@ -382,7 +381,8 @@ def read_test_set(train_dir=None, one_hot=False, source_url=DEFAULT_SOURCE_URL):
       Datasets whose .test is the 10,000-image DataSet (.train and .validation are None).
     """
     train_dir = _data_dir(train_dir)
-    images, labels = _read_pair(train_dir, TEST_IMAGES, TEST_LABELS, one_hot, source_url)
+    images, labels = _read_pair(*(maybe_download(name, train_dir, source_url) for name in (TEST_IMAGES, TEST_LABELS)),
+                                one_hot)
     return Datasets(train=None, validation=None, test=DataSet(images, labels))
 
 
