@@ -6,8 +6,8 @@ scaled so its longer side is 20 pixels (aspect ratio kept, grey levels from anti
 does the same to an arbitrary picture, after first finding the ink in it:
 
   open safely -> EXIF orientation -> grey, transparency flattened -> reduce to WORK_SIZE -> decide which
-  side is ink (dark on light or light on dark) -> lift the printed lines of ruled or squared paper to the
-  paper's level -> subtract the paper's own (possibly uneven) brightness ->
+  side is ink (dark on light or light on dark) -> lift the printed lines of ruled or squared paper (level,
+  or turned by up to 5 degrees) to the paper's level -> subtract the paper's own (possibly uneven) brightness ->
   soft contrast stretch between the noise floor and the stroke level -> crop to the ink (a small digit in
   a large picture: read again from the full-size picture; none found: a second look at FINE_SIZE; a digit
   cut out close to its ink: read again on a margin of paper) -> thicken hairline strokes to MNIST's
@@ -36,6 +36,7 @@ MIN_INK_PIXELS = 12       # ...and cover at least this many working pixels
 LOW_CUT = 0.15            # ink fainter than this fraction of the stroke level counts as paper
 STROKE = 2.0              # thinner strokes are thickened to this width (MNIST's median), in field pixels
 LINE_DARKEST = 0.45       # a printed line of ruled paper keeps at least this fraction of the paper's brightness
+MAX_TILT = 0.09           # ...and may be turned by up to this slope (5 degrees) from the picture's rows or columns
 
 _HIGH_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 
@@ -268,42 +269,211 @@ def ink_levels(grey):
 def _ruled_lines(g):
     """Factors lifting the printed lines of ruled or squared paper to the paper's level, or None.
 
-    Along each row (and each column) the paper's level is its 90th percentile, the brightness only a tenth
-    of the row exceeds: a digit covers far less than nine tenths of a row unless it is cropped close, while a
-    printed line covers all of it. A line is a run of rows where that level dips at least 0.05 below a grey
-    closing of it (max, then min, over 2k + 1 rows, k = 2% of the picture's longer side), no darker anywhere
-    than LINE_DARKEST of the paper (ink is), with paper again on both sides (the soft edge of a stroke or a
-    bar has the darker mark on one side); at the picture's first or last row, only if the level is not
-    sloping there (_sloping: the dark end of a gradient dips too). Only two lines or more in a direction
-    count as ruling. The dip is divided out: reflectances multiply, so a stroke crossing a line keeps its
-    contrast. Lines must run along the picture's rows and columns (a scan, or a photo taken square to it).
+    The lines may be turned by up to MAX_TILT from the picture's rows or columns (a photo taken a little
+    askew): _ruling_slope finds their slope, and the paper's level is then taken along lines of that slope.
+    Along each line (row, if the ruling is level) the paper's level is its 90th percentile, the brightness
+    only a tenth of the line exceeds: a digit covers far less than nine tenths of a line unless it is cropped
+    close, while a printed line covers all of it. A printed line is a run of lines where that level dips at
+    least 0.05 below a grey closing of it (max, then min, over 2k + 1 lines, k = 2% of the picture's longer
+    side), no darker anywhere than LINE_DARKEST of the paper (ink is), with paper again on both sides (the
+    soft edge of a stroke or a bar has the darker mark on one side); at the first or last line, only if the
+    level is not sloping there (_sloping: the dark end of a gradient dips too). Only two printed lines or
+    more along the rows (columns) count as ruling, and three or more along a slope (lines a quarter of a pixel
+    apart, _line_levels; none found there: the rows are tried). The dip is divided out: reflectances
+    multiply, so a stroke crossing a line keeps its contrast.
     Args:
       g: float32 [H, W] in [0, 1], dark ink on light paper (median-filtered).
     Returns:
-      float32 [H, 1], [1, W] or [H, W] (rows, columns or both ruled), to multiply g by; None: no ruling.
+      float32 [H, 1], [1, W] (level ruling of rows or columns) or [H, W] (both, or turned), to multiply g by;
+      None: no ruling.
     """
     lift = None
     k = max(2, round(0.02 * max(g.shape)))
     for axis in (1, 0):  # rows, then columns
-        lines = g[:, ::2] if axis == 1 else np.ascontiguousarray(g[::2].T)  # every other pixel of each line
-        n = lines.shape[1]
-        level = np.partition(lines, int(0.9 * (n - 1)), axis=1)[:, int(0.9 * (n - 1))]
-        base = _sliding(_sliding(level, k, np.maximum), k, np.minimum)
-        dip = np.concatenate(([0], (base - level > 0.05).astype(np.int8), [0]))
-        edges = np.flatnonzero(np.diff(dip))
-        factor = np.ones(level.size, np.float32)
-        found = 0
-        for start, end in zip(edges[::2], edges[1::2]):  # each run [start, end) of dipping rows
-            paper = float(base[start:end].min())
-            beside = [level[i] for i in (start - 1, end) if 0 <= i < level.size]
-            if (level[start:end].min() >= LINE_DARKEST * paper and min(beside, default=paper) >= paper - 0.05
-                    and not (start == 0 and _sloping(level)) and not (end == level.size and _sloping(level[::-1]))):
-                factor[start:end] = base[start:end] / np.maximum(level[start:end], 1e-3)
-                found += 1
-        if found >= 2:
+        a = g if axis == 1 else g.T  # its rows run along the lines
+        slope = _ruling_slope(a)
+        factor = _line_factors(_line_levels(a, slope), 4 * k, 4) if slope else None
+        if factor is None:  # level, or nothing found along the slope: the rows themselves
+            slope, factor = 0, _line_factors(_line_levels(a, 0), k)
+        if factor is None:
+            continue
+        if slope == 0:
             factor = factor[:, None] if axis == 1 else factor[None, :]
-            lift = factor if lift is None else lift * factor
+        else:  # back from the turned lines to the pixels on them
+            factor = np.append(factor, np.float32(1))[np.minimum(_line_of(a.shape, slope), factor.size)]
+            factor = factor if axis == 1 else factor.T
+        lift = factor if lift is None else lift * factor
     return lift
+
+
+def _ruling_slope(a):
+    """The slope (rows per column) within +-MAX_TILT of printed lines along the rows of a; 0 if none or level.
+
+    Columns are averaged in bands of 16 (ink no darker than the darkest printed line) and the bands' profiles
+    shifted against each other as lines of a slope would be, slopes two pixels of drift across the picture
+    apart. Summed, they dip sharply at the lines where the shift matches them: the sum of the squared dips
+    below a grey closing of the summed profile (narrow dips only, so a digit's bulk does not count) peaks
+    there, and stays flat over the slopes where nothing is ruled (a peak under twice the median: no ruling).
+    The slope is then fitted to the lines' centres in each band, to a fraction of a pixel. A drift under
+    half a pixel across the picture is no slope. A picture larger than WORK_SIZE (a second look at
+    FINE_SIZE) is reduced to about that size first.
+    Args:
+      a: float32 [H, W], dark ink and lines on light paper.
+    Returns:
+      float: the slope; lines run along y = c + slope * (x - W / 2).
+    """
+    h, w = a.shape
+    width = w
+    if w < 64 or h < 16:
+        return 0.0
+    scale = -(-max(h, w) // WORK_SIZE)
+    if scale > 1:  # a second look at FINE_SIZE: the slope is that of the picture at WORK_SIZE
+        a = a[:h - h % scale, :w - w % scale].reshape(h // scale, scale, w // scale, scale).mean(axis=(1, 3))
+        h, w = a.shape
+    paper = float(np.percentile(a[::3, ::3], 90))
+    a = np.maximum(a, np.float32(LINE_DARKEST * paper))
+    k = max(2, round(0.02 * max(h, w)))
+    step = 2.0 / w
+    reach = int(MAX_TILT / step) + 1
+
+    bands = w // 16
+    profiles = a[:, :bands * 16].reshape(h, bands, 16).mean(axis=2, dtype=np.float32)  # [H, bands]
+    middles = (np.arange(bands) + 0.5) * 16 - w / 2  # band centres from the picture's middle
+    edge = int(np.ceil(MAX_TILT * w / 2)) + 1
+    padded = np.pad(profiles.T, ((0, 0), (edge, edge)), mode="edge")  # [bands, H + 2 edge]
+    slopes = np.arange(-reach, reach + 1) * step
+    shifts = np.rint(slopes[:, None] * middles).astype(np.intp) + edge  # [slopes, bands]
+    summed = padded[np.arange(bands)[:, None], shifts[:, :, None] + np.arange(h)].mean(axis=1)  # [slopes, H]
+    dips = _dips(summed, k)
+    best = int(np.argmax(dips))
+    if dips[best] < 2 * np.median(dips):  # no straight lines across the picture
+        return 0.0
+
+    # Refine: each deepest dip of the best sum (within k rows) that stands out is a printed line; its centre in
+    # each band (the centroid of its dip there, to a fraction of a pixel) moves along the bands by the slope,
+    # fitted by least squares over all the lines (_fit_lines).
+    slope, profile = float(slopes[best]), summed[best]
+    dip = _sliding(_sliding(profile, k, np.maximum), k, np.minimum) - profile
+    lines = np.flatnonzero((dip >= 0.02) & (dip == _sliding(dip, k, np.maximum)))
+    centres = lines.astype(np.float64)
+    for _ in range(2):  # the second time with windows centred by the first fit
+        if centres.size == 0:
+            return 0.0
+        slope, centres = _fit_lines(profiles, middles, centres, slope, LINE_DARKEST * paper)
+    return slope if abs(slope) * width >= 0.5 and abs(slope) <= MAX_TILT else 0.0
+
+
+def _fit_lines(profiles, middles, centres, slope, ink):
+    """Fits one slope to printed lines seen in bands of columns.
+
+    Args:
+      profiles: float32 [H, bands], each band's columns averaged along its rows.
+      middles: float [bands], the bands' centres from the picture's middle column.
+      centres: float [L], each line's row at the middle, roughly; slope: roughly.
+      ink: a window this dark (or darker) holds ink, not just a line: that band is left out.
+    Returns:
+      (slope, centres): least squares over the lines' centroids in 7-row windows about where they were
+      expected (rows weighted by their dip below the window's brightest); lines seen in fewer than 3 bands
+      are dropped.
+    """
+    h, bands = profiles.shape
+    at = np.rint(centres[:, None] + slope * middles).astype(np.intp)  # [L, bands]
+    rows = at[:, :, None] + np.arange(-3, 4)  # [L, bands, 7]
+    ok = (rows[:, :, 0] >= 0) & (rows[:, :, -1] < h)
+    rows = np.clip(rows, 0, h - 1)
+    window = profiles[rows, np.arange(bands)[:, None]]
+    weight = np.maximum(window.max(axis=2, keepdims=True) - window, 0)
+    total = weight.sum(axis=2)
+    ok &= (total > 0) & (window.min(axis=2) > ink + 1e-3)
+    y = (weight * rows).sum(axis=2) / np.maximum(total, 1e-12)
+    seen = ok.sum(axis=1) >= 3
+    ok &= seen[:, None]
+    if not seen.any():
+        return slope, centres[seen]
+    n = np.maximum(ok.sum(axis=1), 1)
+    x_mean = (ok * middles).sum(axis=1) / n
+    y_mean = (ok * y).sum(axis=1) / n
+    dx, dy = (middles - x_mean[:, None]) * ok, (y - y_mean[:, None]) * ok
+    slope = float(np.sum(dx * dy) / max(np.sum(dx * dx), 1e-9))
+    return slope, (y_mean - slope * x_mean)[seen]
+
+
+def _dips(profiles, k):
+    """Sum of the squared dips of each profile [T, L] below its grey closing (max, then min, over 2k + 1): [T]."""
+    return np.square(_sliding(_sliding(profiles, k, np.maximum), k, np.minimum) - profiles).sum(axis=1)
+
+
+def _line_levels(a, slope):
+    """The paper's level along lines of a slope through a: the 90th percentile of every other pixel.
+
+    Args:
+      a: float32 [H, W].
+      slope: from _ruling_slope; 0: the rows.
+    Returns:
+      level float32 [L] along the rows, or for a slope, along lines a quarter of a pixel apart: level[j] is
+      that of the pixels (y, x) nearest to line j, which runs along y - slope * (x - W / 2) = (j - reach) / 4
+      (reach from _line_of). A pixel's own line, not an interpolation between rows: a printed line crossing
+      the rows keeps its full depth. A line with too few pixels for a percentile (under 4, or a quarter of
+      the median line's) is NaN beyond the first and last with enough (the picture's corners), interpolated
+      between them.
+    """
+    if slope == 0:
+        lines = a[:, ::2]
+        n = lines.shape[1]
+        return np.partition(lines, int(0.9 * (n - 1)), axis=1)[:, int(0.9 * (n - 1))]
+    line = _line_of(a.shape, slope, np.s_[::2])
+    values = a[:, ::2].ravel()
+    order = np.argsort(line.ravel() + values.astype(np.float64) / 2, kind="stable")  # by line, then value
+    count = np.bincount(line.ravel())
+    starts = np.cumsum(count) - count
+    level = values[order][starts + (0.9 * np.maximum(count - 1, 0)).astype(np.intp)]
+    enough = count >= max(4, np.median(count[count > 0]) / 4)  # (a line's percentile from a few pixels is noise)
+    level = np.where(enough, level, np.nan).astype(np.float32)
+    # a slope under a pixel's drift across the picture leaves some quarter-pixel lines (nearly) empty:
+    # between lines with pixels enough, their level is interpolated
+    known = np.flatnonzero(enough)
+    inner = np.arange(known[0], known[-1] + 1)
+    level[inner] = np.interp(inner, known, level[known])
+    return level
+
+
+def _line_of(shape, slope, columns=np.s_[:]):
+    """Index of the quarter-pixel line (see _line_levels) that each pixel of an [H, W] picture lies on.
+
+    Returns: intp [H, W] (or [H, the columns chosen]); line j = round(4 * (y - slope * (x - W / 2))) + reach,
+    reach = ceil(4 * |slope| * W / 2), so that every index is 0 or more.
+    """
+    h, w = shape
+    reach = int(np.ceil(4 * abs(slope) * w / 2))
+    x = np.arange(w)[columns]
+    return np.rint(4 * (np.arange(h)[:, None] - slope * (x - w / 2))).astype(np.intp) + reach
+
+
+def _line_factors(level, k, sub=1):
+    """Factors dividing the printed lines' dips out of a level (see _ruled_lines), or None: too few lines.
+
+    level: float32 [L], NaN where a line has too few pixels; k: the closing's half width; sub: lines per
+    pixel (4 for turned lines: a printed line then spans two of them or more, three printed lines are
+    needed, and _sloping looks at every fourth)."""
+    factor = np.ones(level.size, np.float32)  # 1 for the lines with too few pixels
+    ends = np.flatnonzero(~np.isnan(level))
+    if ends.size == 0:
+        return None
+    first, level = ends[0], level[ends[0]:ends[-1] + 1]
+    base = _sliding(_sliding(level, k, np.maximum), k, np.minimum)
+    dip = np.concatenate(([0], (base - level > 0.05).astype(np.int8), [0]))
+    edges = np.flatnonzero(np.diff(dip))
+    found = 0
+    for start, end in zip(edges[::2], edges[1::2]):  # each run [start, end) of dipping lines
+        paper = float(base[start:end].min())
+        beside = [level[i] for i in (start - 1, end) if 0 <= i < level.size]
+        if (end - start >= (sub + 1) // 2 and level[start:end].min() >= LINE_DARKEST * paper
+                and min(beside, default=paper) >= paper - 0.05
+                and not (start == 0 and _sloping(level[::sub]))
+                and not (end == level.size and _sloping(level[::-sub]))):
+            factor[first + start:first + end] = base[start:end] / np.maximum(level[start:end], 1e-3)
+            found += 1
+    return factor if found >= (2 if sub == 1 else 3) else None
 
 
 def _sloping(a):
@@ -318,11 +488,12 @@ def _sloping(a):
 
 
 def _sliding(a, k, reduce):
-    """reduce (np.maximum or np.minimum) of 1-D a over windows of 2k + 1, the ends replicated."""
-    padded = np.pad(a, k, mode="edge")
-    out = padded[:a.size].copy()
+    """reduce (np.maximum or np.minimum) of a over windows of 2k + 1 along its last axis, the ends replicated."""
+    padded = np.pad(a, [(0, 0)] * (a.ndim - 1) + [(k, k)], mode="edge")
+    n = a.shape[-1]
+    out = padded[..., :n].copy()
     for i in range(1, 2 * k + 1):
-        reduce(out, padded[i:i + a.size], out=out)
+        reduce(out, padded[..., i:i + n], out=out)
     return out
 
 

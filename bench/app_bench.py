@@ -7,8 +7,9 @@
    pre_pic) and `--preprocess mnist` (the default) and prints the accuracy of each, per kind and overall,
    beside the model's accuracy on the same digits as plain 28x28 MNIST images (the ceiling). Then digits
    framed otherwise (`--framing-count`): cut out to their ink, about 40 pixels tall in a 12-megapixel
-   photo, and written on ruled and on squared notebook paper. If scikit-learn is importable, its 8x8 handwritten digits (other writers than MNIST's) are drawn
-   the same way and scored too.
+   photo, and written on ruled and on squared notebook paper, level and turned by up to MAX_TURN degrees.
+   If scikit-learn is importable, its 8x8 handwritten digits (other writers than MNIST's) are drawn the
+   same way and scored too.
 2. Speed. Writes `--speed-count` pictures to a folder and times, as whole processes, `python mnist_app.py
    FOLDER` (one graph, one restore, one sess.run per 256 pictures) against the course's approach: per
    picture a fresh tf.Graph, forward(x, None), the EMA Saver, a new session, the checkpoint state read and
@@ -211,7 +212,9 @@ def accuracy_report(model, mnist, count, seed):
     return results
 
 
-FRAMINGS = ("close crop, dark ink", "close crop, light ink", "40 px in 12 MP photo", "ruled paper", "squared paper")
+FRAMINGS = ("close crop, dark ink", "close crop, light ink", "40 px in 12 MP photo", "ruled paper", "squared paper",
+            "ruled, turned", "squared, turned")
+MAX_TURN = 4.0  # degrees: the turned notebook pictures' lines are at up to this angle to the picture's rows
 
 
 def framing_report(model, mnist, count, seed):
@@ -219,8 +222,9 @@ def framing_report(model, mnist, count, seed):
     ink (no margin at all: the digit fills the picture), dark on light and light on dark; count // 15 about
     40 pixels tall in a 4000x3000 JPEG photo of a sheet (3 pixels tall once reduced to WORK_SIZE); and
     count // 3 on ruled and on squared notebook paper, with printed lines from faint to half as bright as
-    the paper."""
+    the paper, level, then the same again turned (anti-aliased, as a photo taken a little askew)."""
     rng = np.random.default_rng(seed + 3)
+    turns = np.random.default_rng(seed + 4)  # (its own generator: the other pictures stay as they were)
     chosen = rng.choice(mnist.test.num_examples, size=count, replace=False)
     images, labels = mnist.test.images[chosen], mnist.test.labels[chosen]
     pictures = []
@@ -254,6 +258,17 @@ def framing_report(model, mnist, count, seed):
             for kind, lines in ((FRAMINGS[3], ruled), (FRAMINGS[4], ruled | ((cols + offset) % spacing < thick))):
                 sheet = paper * np.where(lines, line, 1.0) * (1 - page) + ink * page
                 write(sheet + rng.normal(0, 0.01, sheet.shape), kind, label)
+            # the same digit and paper photographed a little askew: the lines turned, drawn anti-aliased
+            turn = np.tan(np.radians(turns.uniform(-MAX_TURN, MAX_TURN)))
+            across = ((rows - turn * (cols - cw / 2)) + offset) % spacing  # from a line's top edge, along a column
+            down = ((cols + turn * (rows - ch / 2)) + offset) % spacing
+            def covered(d):  # how much of a pixel at d the line [0, thick) covers (and the next, from spacing)
+                return (np.clip(np.minimum(d + 0.5, thick) - np.maximum(d - 0.5, 0), 0, 1)
+                        + np.clip(d + 0.5 - spacing, 0, 1))
+            ruled = covered(across)
+            for kind, lines in ((FRAMINGS[5], ruled), (FRAMINGS[6], np.maximum(ruled, covered(down)))):
+                sheet = paper * (1 - (1 - line) * lines) * (1 - page) + ink * page
+                write(sheet + turns.normal(0, 0.01, sheet.shape), kind, label)
         results = {p: score(model, pictures, p) for p in ("seed", "mnist")}
     kinds = np.array([p[2] for p in pictures])
     print("framing: MNIST test digits (seed %d) cut out to their ink, small in a large photo, on notebook paper"

@@ -248,6 +248,51 @@ def test_ruled_lines_are_found_only_as_lines():
     assert np.flatnonzero(lift[:, 0] != 1).tolist() == [0, 1, 80, 81, 140, 141]
 
 
+def turned_lines(shape, slope, spacing, thick, offset=0.0):
+    """Coverage [H, W] in [0, 1] of printed lines along y = c + slope * (x - W / 2), every `spacing` rows,
+    `thick` rows thick, anti-aliased (each pixel's overlap with a line, as a camera would record it)."""
+    rows, cols = np.indices(shape)
+    d = (rows - slope * (cols - shape[1] / 2) + offset) % spacing  # from the top edge of the line above
+    return np.clip(np.minimum(d + 0.5, thick) - np.maximum(d - 0.5, 0), 0, 1) + np.clip(d + 0.5 - spacing, 0, 1)
+
+
+def test_digit_on_turned_ruled_paper(tmp_path, digits):
+    # A photo of a notebook page is rarely square to its lines: lines turned by a degree or more were ink to the
+    # reader, which only lifted lines running along the picture's rows and columns.
+    images, _ = digits
+    for i, degrees in enumerate((1.5, -3.0, 4.5)):
+        grey = digit_grey(images[i], (260, 220), (60, 40, 150))
+        reference = mnist_picture.mnist_input(save(to_image(grey), tmp_path / ("plain%d.png" % i)))
+        slope = np.tan(np.radians(degrees))
+        ruled = turned_lines(grey.shape, slope, 31, 2, 5 * i)
+        squared = np.maximum(ruled, turned_lines(grey.shape[::-1], -slope, 31, 2, 3 * i).T)
+        for name, lines in (("ruled", ruled), ("squared", squared)):
+            on_lines = grey * (1 - 0.5 * lines)  # lines at half the paper's brightness, under the ink
+            field = mnist_picture.mnist_input(save(to_image(on_lines), tmp_path / ("%s%d.png" % (name, i))))
+            assert aligned_difference(field, reference) < 0.06, (degrees, name)
+
+
+def test_ruling_slope_is_measured_to_a_fraction_of_a_pixel():
+    rng = np.random.default_rng(3)
+    shape = (240, 300)
+    blob = np.ones(shape, np.float32)
+    blob[60:180, 100:130] = blob[60:80, 100:200] = 0.1  # a digit's strokes, dark ink
+    for slope in (0.012, -0.035, 0.07, -0.085):
+        lines = turned_lines(shape, slope, 23, 1.5, 4)
+        g = blob * (1 - 0.35 * lines) + rng.normal(0, 0.01, shape).astype(np.float32)
+        found = mnist_picture._ruling_slope(g.astype(np.float32))
+        assert abs(found - slope) * shape[1] < 0.5, (slope, found)  # drift across the picture off by < 0.5 px
+        lift = mnist_picture._ruled_lines(g.astype(np.float32))
+        paper = g[lines == 0]
+        lifted = (g * lift)[(lines > 0.5) & (blob == 1)]
+        assert np.percentile(lifted, 5) > np.percentile(paper, 5) - 0.05, slope  # the lines brought to the paper
+        assert np.all(lift[(blob < 1) & (lines == 0)] == 1)  # the ink off the lines untouched
+    level = blob * (1 - 0.35 * turned_lines(shape, 0.0, 23, 1.5, 4))
+    assert mnist_picture._ruling_slope(level) == 0.0  # level ruling: the rows themselves
+    assert mnist_picture._ruled_lines(level).shape == (shape[0], 1)
+    assert mnist_picture._ruling_slope(blob + rng.normal(0, 0.01, shape).astype(np.float32)) == 0.0  # no ruling
+
+
 @pytest.mark.parametrize("kind", ["rgba-black-bg", "rgba-white-bg", "la", "palette-gif", "palette-png",
                                   "16-bit", "exif-rotated-jpeg", "cmyk-jpeg", "1-bit", "animated-gif", "rgb-tiff"])
 def test_picture_modes(tmp_path, digits, kind):
@@ -615,10 +660,10 @@ def test_app_bench_smoke(trained_model, mnist_dir, tmp_path, capsys, monkeypatch
     assert 0 <= float(m.group(1)) < float(m.group(2)) <= 1
     assert re.search(r"the model's ceiling", out)
     framing = re.findall(r"^  (close crop, dark ink|close crop, light ink|40 px in 12 MP photo|ruled paper"
-                         r"|squared paper) +(\d+) +([0-9.]+) +([0-9.]+)$", out, re.M)
+                         r"|squared paper|ruled, turned|squared, turned) +(\d+) +([0-9.]+) +([0-9.]+)$", out, re.M)
     assert [(kind, int(n)) for kind, n, _, _ in framing] == [
         ("close crop, dark ink", 15), ("close crop, light ink", 15), ("40 px in 12 MP photo", 1),
-        ("ruled paper", 5), ("squared paper", 5)]
+        ("ruled paper", 5), ("squared paper", 5), ("ruled, turned", 5), ("squared, turned", 5)]
     assert all(0 <= float(a) <= 1 and 0 <= float(b) <= 1 for _, _, a, b in framing)
     assert re.search(r"^scikit-learn 8x8 digits", out, re.M)  # figures, or "skipped" without scikit-learn
     # 10 pictures seldom hold all ten digits: a digit with none is "none", not nan and a NumPy warning
