@@ -516,7 +516,12 @@ def _robust_plane(xs, ys, levels):
     for _ in range(3):
         if keep.sum() < 3:
             break
-        coef = np.linalg.lstsq(basis[keep], levels[keep], rcond=None)[0]
+        # A coordinate the same for every point kept (a grid one block tall: a picture over 12 times as wide
+        # as it is high) says nothing of the slope along it: left out, it stays 0. Kept in, it would be as
+        # good as the constant, and the least-norm solution would tilt the plane along it.
+        used = [0] + [i for i in (1, 2) if np.ptp(basis[keep, i]) > 0]
+        coef = np.zeros(3)
+        coef[used] = np.linalg.lstsq(basis[keep][:, used], levels[keep], rcond=None)[0]
         residual = levels - basis @ coef
         centre = np.median(residual[keep])
         keep = np.abs(residual - centre) <= 2.5 * 1.4826 * np.median(np.abs(residual[keep] - centre)) + 0.01

@@ -248,6 +248,26 @@ def test_ruled_lines_are_found_only_as_lines():
     assert np.flatnonzero(lift[:, 0] != 1).tolist() == [0, 1, 80, 81, 140, 141]
 
 
+def test_a_strip_many_times_wider_than_high(tmp_path, digits):
+    # Over 12 times wider than high, the paper grid is one block tall: its plane was fitted with a y that is the
+    # same for every block, and the least-squares answer tilted it along y, so white paper looked like dark ink
+    # on light paper going black: "no ink found" for a plain digit.
+    image = digits[0][0]
+    grey = digit_grey(image, (160, 100), (30, 0, 100))
+    reference = mnist_picture.mnist_input(save(to_image(grey), tmp_path / "plain.png"))
+    for width in (4000, 6000):
+        strip = np.ones((100, width), np.float32)
+        strip[:, width // 2:width // 2 + 160] = grey
+        for name, picture in (("wide", strip), ("tall", strip.T)):
+            field = mnist_picture.mnist_input(save(to_image(picture), tmp_path / ("%s%d.png" % (name, width))))
+            if name == "tall":
+                field = field.reshape(28, 28).T  # the digit on its side, read as such
+            assert aligned_difference(field, reference) < 0.06, (name, width)
+    coef, _ = mnist_picture._robust_plane(np.arange(12, dtype=np.float32), np.full(12, 5, np.float32),
+                                          np.full(12, 0.9, np.float32))
+    np.testing.assert_allclose(coef, [0.9, 0, 0], atol=1e-6)  # level paper, one row of blocks: a level plane
+
+
 def turned_lines(shape, slope, spacing, thick, offset=0.0):
     """Coverage [H, W] in [0, 1] of printed lines along y = c + slope * (x - W / 2), every `spacing` rows,
     `thick` rows thick, anti-aliased (each pixel's overlap with a line, as a camera would record it)."""
