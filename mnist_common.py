@@ -232,23 +232,26 @@ def list_checkpoints(model_dir, own_name=None):
     state_file = os.path.join(model_dir, "checkpoint")
     names = []
     try:
-        os.stat(state_file)
+        regular = stat.S_ISREG(os.stat(state_file).st_mode)
     except (FileNotFoundError, NotADirectoryError):  # no state file, or no model directory
         pass
     else:
-        try:
-            state = tf.train.get_checkpoint_state(model_dir)
-        except Exception:  # OpError, UnicodeDecodeError (binary garbage), ...: looked at again through os below
-            state = None
+        state = None
+        if regular:  # (TensorFlow would wait on a named pipe until something writes to it, Ctrl+C or not)
+            try:
+                state = tf.train.get_checkpoint_state(model_dir)
+            except Exception:  # OpError, UnicodeDecodeError (binary garbage), ...: looked at again below
+                pass
         if state is not None:
             names = list(state.all_model_checkpoint_paths or []) + [state.model_checkpoint_path]
         else:
-            with open(state_file, "rb"):  # raises PermissionError & co.
-                pass
+            if regular:
+                with open(state_file, "rb"):  # raises PermissionError & co.
+                    pass
             if state_file not in _warned_state_files:
                 _warned_state_files.add(state_file)
-                print("warning: %s cannot be parsed; using the checkpoints found beside it" % state_file,
-                      file=sys.stderr)
+                print("warning: %s %s; using the checkpoints found beside it"
+                      % (state_file, "cannot be parsed" if regular else "is not a regular file"), file=sys.stderr)
     import mnist_backward  # for MODEL_NAME; imported here to keep module imports acyclic
     try:
         own = own_checkpoints(model_dir, own_name or mnist_backward.MODEL_NAME)
@@ -380,15 +383,36 @@ def remove_save_leftovers(model_dir, own_name):
 
 
 def _newest_first(model_dir, names):
-    """The prefixes model_dir/<base name> of names whose .index exists, once each, by step, newest first."""
+    """The prefixes model_dir/<base name> of names whose .index exists, once each, by step, newest first.
+
+    A checkpoint whose .index or data is not a regular file (a named pipe, a device, a directory) is left
+    out: TensorFlow would read a pipe until something wrote to it, and Ctrl+C could not stop it.
+    """
     found = set()
     for name in names:
         prefix = os.path.join(model_dir, os.path.basename(name))
-        if name and os.path.exists(prefix + ".index"):
+        if name and _regular(prefix + ".index"):
             found.add(prefix)
+    if found:
+        try:
+            listed = os.listdir(model_dir)
+        except OSError:  # searchable, not listable (mode 711): the .index files were found regular
+            listed = []
+        for prefix in list(found):
+            data = os.path.basename(prefix) + ".data-"
+            if not all(_regular(os.path.join(model_dir, f)) for f in listed if f.startswith(data)):
+                found.discard(prefix)
     # Newest step first; a name without a step last. The state file's order (oldest first) is not relied
     # on: the course's and this package's files both name the step.
     return sorted(found, key=checkpoint_order, reverse=True)
+
+
+def _regular(path):
+    """Whether path is a regular file (or a symlink to one)."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
 
 
 def checkpoint_order(prefix):

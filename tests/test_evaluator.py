@@ -209,6 +209,26 @@ def test_polling_skips_a_damaged_checkpoint_then_continues(tmp_path, trained_mod
     assert out.startswith("After 700 training step(s)")
 
 
+def test_named_pipes_in_the_model_dir_are_passed_over(tmp_path, trained_model, mnist_dir):
+    # TensorFlow reads a named pipe until something writes to it, and Ctrl+C cannot stop it: a pipe named as the
+    # state file, as a newer checkpoint's .index or as the newest one's data hung the evaluator, the app and the
+    # trainer. They are passed over as unreadable: the state file as one that cannot be parsed.
+    model = tmp_path / "model"
+    shutil.copytree(trained_model, model)
+    os.remove(model / "checkpoint")
+    os.mkfifo(model / "checkpoint")
+    os.mkfifo(model / "mnist_model-900.index")
+    os.remove(model / "mnist_model-500.data-00000-of-00001")
+    os.mkfifo(model / "mnist_model-500.data-00000-of-00001")
+    proc = run_script("mnist_test.py", "--once", "--model-dir", model, "--data-dir", mnist_dir, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("After 401 training step(s), test accuracy = ")
+    assert proc.stderr == "warning: %s is not a regular file; using the checkpoints found beside it\n" % (
+        model / "checkpoint")
+    steps = (401, 301, 201, 101)  # (the trainer keeps five: 1 is gone)
+    assert list_checkpoints(str(model), "mnist_model") == [os.path.join(model, "mnist_model-%d" % s) for s in steps]
+
+
 def test_model_dir_that_is_a_file_is_one_line_error(tmp_path, mnist_dir, capsys):
     # (The trainer's case is in test_training.py's test_bad_arguments_are_one_line_errors.)
     from mnist_common import run_main
