@@ -30,6 +30,7 @@ MOVING_AVERAGE_DECAY = 0.99  # EMA decay (capped early on by (1 + step) / (10 + 
 MODEL_SAVE_PATH = "./model/"
 MODEL_NAME = "mnist_model"
 LOG_EVERY = 1000             # progress line + checkpoint every this many steps
+MAX_STEP = 2 ** 31 - 1       # the global step is a 32-bit integer variable, as in the course's checkpoints
 
 
 class TrainingInterrupted(Exception):
@@ -325,6 +326,8 @@ def parse_args(argv=None):
     for name in ("steps", "batch_size", "log_every"):
         if getattr(args, name) < 1:
             p.error("--%s must be a positive whole number, got %d" % (name.replace("_", "-"), getattr(args, name)))
+    if args.steps > MAX_STEP:  # beyond it the global step would wrap round to negative numbers
+        p.error("--steps must be at most %d (the global step is a 32-bit integer), got %d" % (MAX_STEP, args.steps))
     if args.seed is not None and not 0 <= args.seed < 2 ** 63:
         p.error("--seed must be a whole number from 0 to 2**63 - 1, got %d" % args.seed)
     return args

@@ -122,6 +122,9 @@ def main(argv=None):
     p.add_argument("--until-step", type=int, default=None, metavar="N",
                    help="exit after evaluating a checkpoint of step >= N (default: poll until Ctrl+C)")
     args = p.parse_args(argv)
+    if args.until_step is not None and args.until_step > mnist_backward.MAX_STEP:  # no checkpoint gets there
+        p.error("--until-step must be at most %d (a checkpoint's step is a 32-bit integer), got %d"
+                % (mnist_backward.MAX_STEP, args.until_step))
     if not 0 <= args.interval <= MAX_INTERVAL_SECS:  # also refuses nan and inf, which time.sleep cannot take
         p.error("--interval must be from 0 to %d seconds, got %g" % (MAX_INTERVAL_SECS, args.interval))
     check_model_dir(args.model_dir)

@@ -137,6 +137,21 @@ def test_bad_arguments_are_one_line_errors(mnist_dir, tmp_path, args, status, me
     assert sorted(os.listdir(tmp_path)) == ["a_file"]  # and nothing created
 
 
+def test_steps_beyond_the_32_bit_global_step_are_refused(mnist_dir, tmp_path):
+    # The global step is an int32 variable (the course's checkpoints hold one): past 2**31 - 1 it wrapped round
+    # to negative steps, checkpoints named mnist_model--2147483596 with NaN weights, and "Finished", status 0.
+    # The evaluator's --until-step beyond it would wait for ever.
+    for script, flag, what in (("mnist_backward.py", "--steps", "the global step"),
+                               ("mnist_test.py", "--until-step", "a checkpoint's step")):
+        proc = run_script(script, flag, 2 ** 31, "--model-dir", tmp_path / "m", "--data-dir", mnist_dir)
+        assert proc.returncode == 2 and proc.stdout == ""
+        assert proc.stderr.splitlines()[-1].endswith(
+            "error: %s must be at most 2147483647 (%s is a 32-bit integer), got 2147483648" % (flag, what))
+    assert not os.path.exists(tmp_path / "m")
+    import mnist_backward
+    assert mnist_backward.MAX_STEP == np.iinfo(np.int32).max
+
+
 def start_trainer(mnist_dir, model_dir, *args):
     # Far more steps than a test waits for, but few enough that a trainer which never prints the line awaited
     # ends, and read_until fails, in a minute or two rather than hanging.
