@@ -126,6 +126,10 @@ def test_lost_state_file_resumes_and_overwrites_nothing(mnist_dir, tmp_path, tra
 
 @pytest.mark.parametrize("args, status, message", [
     (["--seed", "-1"], 2, "error: --seed must be a whole number from 0 to 2**63 - 1, got -1"),
+    (["--seed", str(2 ** 63)], 2, "error: --seed must be a whole number from 0 to 2**63 - 1, got %d" % 2 ** 63),
+    (["--steps", "0"], 2, "error: --steps must be a positive whole number, got 0"),
+    (["--batch-size", "0"], 2, "error: --batch-size must be a positive whole number, got 0"),
+    (["--log-every", "0"], 2, "error: --log-every must be a positive whole number, got 0"),
     (["--batch-size", "100000"], 1, "error: --batch-size 100000 is larger than the 55000 training images in "),
     (["--model-dir", "{file}"], 1, "error: model directory {file} is not a directory"),
     (["--model-dir", ""], 1, "error: the model directory must not be an empty path"),
@@ -147,8 +151,19 @@ def test_bad_arguments_are_one_line_errors(mnist_dir, tmp_path, args, status, me
     out, err = capsys.readouterr()
     assert exit.value.code == status
     assert message.format(file=a_file, tmp=tmp_path) in err.strip().splitlines()[-1], err
+    if status == 2:  # a usage error: argparse's usage, then the one line saying what is wrong
+        assert err.startswith("usage: ") and err.count("error: ") == 1, err
     assert "Traceback" not in err and "Training on MNIST" not in out  # refused before anything started
     assert sorted(os.listdir(tmp_path)) == ["a_file"]  # and nothing created
+
+
+def test_largest_seed_is_taken(mnist_dir, tmp_path, capsys):
+    import mnist_backward
+    seed = 2 ** 63 - 1  # the largest the flag takes: TensorFlow's and NumPy's seeding must take it too
+    assert mnist_backward.main(["--steps", "1", "--seed", str(seed), "--model-dir", str(tmp_path),
+                                "--data-dir", mnist_dir]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("Finished at step 1: 1 steps in ")
+    assert [checkpoint_step(p) for p in list_checkpoints(str(tmp_path))] == [1]
 
 
 def _numpy_loss(prefix, images, labels):
