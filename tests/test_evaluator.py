@@ -209,6 +209,27 @@ def test_polling_skips_a_damaged_checkpoint_then_continues(tmp_path, trained_mod
     assert out.startswith("After 700 training step(s)")
 
 
+def test_evaluator_takes_the_data_dir_from_the_environment_and_the_flag_before_it(trained_model, mnist_dir,
+                                                                                 tmp_path, monkeypatch, capsys):
+    # In-process, as `python mnist_test.py` in a folder without ./data: $MNIST_DATA_DIR is used, and nothing
+    # is downloaded or made in ./data. --data-dir comes before the variable.
+    import input_data
+
+    def refuse(*args, **kwargs):  # a data directory taken wrongly would otherwise be fetched into
+        raise OSError("no downloads in this test")
+
+    monkeypatch.setattr(input_data.urllib.request, "urlopen", refuse)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MNIST_DATA_DIR", mnist_dir)
+    assert mnist_test.main(["--once", "--model-dir", trained_model]) == 0
+    first = capsys.readouterr().out
+    assert first.startswith("After 500 training step(s), test accuracy = ")
+    monkeypatch.setenv("MNIST_DATA_DIR", str(tmp_path / "nowhere"))
+    assert mnist_test.main(["--once", "--model-dir", trained_model, "--data-dir", mnist_dir]) == 0
+    assert capsys.readouterr().out == first
+    assert os.listdir(tmp_path) == []  # no ./data, no nowhere/
+
+
 def test_model_dir_that_is_a_file_is_one_line_error(tmp_path, mnist_dir, capsys):
     # (The trainer's case is in test_training.py's test_bad_arguments_are_one_line_errors.)
     from mnist_common import run_main

@@ -166,6 +166,35 @@ def test_largest_seed_is_taken(mnist_dir, tmp_path, capsys):
     assert [checkpoint_step(p) for p in list_checkpoints(str(tmp_path))] == [1]
 
 
+def _no_downloads(monkeypatch):
+    """Makes a download fail at once (a data directory taken wrongly would otherwise be fetched into)."""
+    import input_data
+
+    def refuse(*args, **kwargs):
+        raise OSError("no downloads in this test")
+
+    monkeypatch.setattr(input_data.urllib.request, "urlopen", refuse)
+
+
+def test_trainer_takes_the_data_dir_from_the_environment_and_the_flag_before_it(mnist_dir, tmp_path, monkeypatch,
+                                                                               capsys):
+    # In-process, as `python mnist_backward.py` in a folder without ./data: $MNIST_DATA_DIR is used, and
+    # nothing is downloaded or made in ./data. --data-dir comes before the variable.
+    import mnist_backward
+    _no_downloads(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MNIST_DATA_DIR", mnist_dir)
+    assert mnist_backward.main(["--steps", "1", "--model-dir", "m1"]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == ("Training on MNIST from %s: model m1, steps 1, batch size "
+                                                       "200, fresh start." % mnist_dir)
+    monkeypatch.setenv("MNIST_DATA_DIR", str(tmp_path / "nowhere"))
+    assert mnist_backward.main(["--steps", "1", "--model-dir", "m2", "--data-dir", mnist_dir]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == ("Training on MNIST from %s: model m2, steps 1, batch size "
+                                                       "200, fresh start." % mnist_dir)
+    assert sorted(os.listdir(tmp_path)) == ["m1", "m2"]  # no ./data, no nowhere/
+    assert [checkpoint_step(p) for p in list_checkpoints(str(tmp_path / "m2"))] == [1]
+
+
 def _numpy_loss(prefix, images, labels):
     """The training loss of a batch under checkpoint prefix's raw weights, in NumPy (float64): mean
     cross-entropy + 0.0001 * (sum w1^2 + sum w2^2) / 2, as test_core.py's test_loss_and_one_step_match_numpy
