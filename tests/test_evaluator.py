@@ -209,6 +209,26 @@ def test_polling_skips_a_damaged_checkpoint_then_continues(tmp_path, trained_mod
     assert out.startswith("After 700 training step(s)")
 
 
+def test_interval_is_the_time_between_polls(tmp_path, mnist_dir, monkeypatch, capsys):
+    # In-process, an empty model directory: after "No checkpoint file found" the evaluator sleeps --interval
+    # seconds before it looks again (the stand-in for time.sleep ends the run at its second call).
+    slept = []
+
+    class Stop(Exception):
+        pass
+
+    def sleep(seconds):
+        slept.append(seconds)
+        if len(slept) == 2:
+            raise Stop
+
+    monkeypatch.setattr(mnist_test.time, "sleep", sleep)
+    with pytest.raises(Stop):
+        mnist_test.main(["--interval", "0.05", "--model-dir", str(tmp_path), "--data-dir", mnist_dir])
+    assert slept == [0.05, 0.05]
+    assert capsys.readouterr() == ("No checkpoint file found\n", "")  # said once
+
+
 def test_evaluator_takes_the_data_dir_from_the_environment_and_the_flag_before_it(trained_model, mnist_dir,
                                                                                  tmp_path, monkeypatch, capsys):
     # In-process, as `python mnist_test.py` in a folder without ./data: $MNIST_DATA_DIR is used, and nothing
@@ -397,3 +417,16 @@ def test_checkpoint_named_without_a_step_reports_its_stored_step(tmp_path, train
                       "--data-dir", mnist_dir)  # ends only if the step (500, stored as Variable_4) is known
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     assert proc.stdout.startswith("After 500 training step(s), test accuracy = ")
+
+
+def test_a_checkpoint_named_without_a_step_is_the_oldest(tmp_path):
+    # A state file may list a checkpoint of one's own naming (my_model, no step), newest as it says: by step
+    # it cannot be placed, and it comes last, after every numbered one, the trainer's own found beside it too.
+    for name in ("my_model", "mnist_model-3", "mnist_model-12", "run-7"):
+        (tmp_path / (name + ".index")).write_text("")
+    (tmp_path / "checkpoint").write_text('model_checkpoint_path: "my_model"\n'
+                                         'all_model_checkpoint_paths: "run-7"\n'
+                                         'all_model_checkpoint_paths: "mnist_model-3"\n'
+                                         'all_model_checkpoint_paths: "my_model"\n')
+    expected = [str(tmp_path / name) for name in ("mnist_model-12", "run-7", "mnist_model-3", "my_model")]
+    assert list_checkpoints(str(tmp_path)) == list_checkpoints(str(tmp_path), "mnist_model") == expected
