@@ -251,6 +251,66 @@ def test_first_and_progress_lines_of_a_fresh_and_a_resumed_run(mnist, mnist_dir,
     assert lines[2].startswith("Finished at step 3: 1 steps in ") and len(lines) == 3
 
 
+def test_signal_handlers_are_given_back(mnist, tmp_path, monkeypatch):
+    # backward() handles SIGINT and SIGTERM while it trains; after it returns, or stops on a signal, the
+    # handlers are the caller's again.
+    import input_data
+    import mnist_backward
+    data = types.SimpleNamespace(train=input_data.DataSet(mnist.train.images[:3000], mnist.train.labels[:3000],
+                                                          seed=3))
+    handlers = {signal.SIGINT: lambda signum, frame: None, signal.SIGTERM: lambda signum, frame: None}
+    saved = {s: signal.signal(s, h) for s, h in handlers.items()}
+    try:
+        assert mnist_backward.backward(data, steps=2, model_dir=str(tmp_path), log_every=100, seed=3) == 2
+        assert {s: signal.getsignal(s) for s in handlers} == handlers
+        real_save = tf.train.Saver.save
+
+        def save(self, sess, path, global_step=None, **kwargs):
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl+C during the save of step 3: caught by backward()
+            return real_save(self, sess, path, global_step=global_step, **kwargs)
+
+        monkeypatch.setattr(tf.train.Saver, "save", save)
+        with pytest.raises(mnist_backward.TrainingInterrupted) as e:
+            mnist_backward.backward(data, steps=10, model_dir=str(tmp_path), log_every=1)
+        assert (e.value.step, e.value.signum) == (3, signal.SIGINT)
+        assert {s: signal.getsignal(s) for s in handlers} == handlers
+    finally:
+        for s, h in saved.items():
+            signal.signal(s, h)
+
+
+def test_the_claim_on_the_model_dir_is_exclusive(mnist, tmp_path, monkeypatch):
+    # While backward() trains, the directory's lock keeps out even a reader's shared lock: it is an
+    # exclusive one (a shared one would let a second trainer that took a shared lock in too).
+    import fcntl
+    import input_data
+    import mnist_backward
+    tried = []
+    restore_newest = mnist_backward.restore_newest
+
+    def try_a_shared_lock(*args):
+        fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            tried.append("taken")
+        except BlockingIOError:
+            tried.append("refused")
+        finally:
+            os.close(fd)
+        return restore_newest(*args)
+
+    monkeypatch.setattr(mnist_backward, "restore_newest", try_a_shared_lock)
+    data = types.SimpleNamespace(train=input_data.DataSet(mnist.train.images[:3000], mnist.train.labels[:3000],
+                                                          seed=3))
+    assert mnist_backward.backward(data, steps=1, model_dir=str(tmp_path), seed=3) == 1
+    assert tried == ["refused"]
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:  # and let go after
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    finally:
+        os.close(fd)
+
+
 def start_trainer(mnist_dir, model_dir, *args):
     # Far more steps than a test waits for, but few enough that a trainer which never prints the line awaited
     # ends, and read_until fails, in a minute or two rather than hanging.
