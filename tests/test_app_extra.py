@@ -3,7 +3,7 @@ thickening of thin pen strokes. (Kept apart from test_app.py, to be folded into 
 import os
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 import mnist_app
 import mnist_picture
@@ -44,3 +44,31 @@ def test_batch_of_more_pictures_than_one_chunk(trained_model, mnist, tmp_path, c
     for i, (_, digit, probability) in enumerate(lines):
         assert int(digit) == digits[i % 3], i
         assert abs(float(probability) - alone[i % 3][digits[i % 3]]) <= 0.0015, i
+
+
+def test_thin_pen_strokes_are_thickened_to_mnists_width(mnist, tmp_path):
+    # A 7 and a 0 drawn with a 2-pixel pen on a 300x300 canvas: the digit is ~200 pixels tall, so the pen is
+    # about 0.2 of a field pixel wide once the digit is scaled to 20. Thin strokes are thickened to MNIST's
+    # width (STROKE, 2 field pixels) before scaling: the field's strokes are then as wide as those of most
+    # MNIST digits (at least the test set's 25th percentile, ~1.7; its median is ~2.0), where unthickened
+    # (or thickened to 1) they would be about 1 pixel wide. Widths as mnist_picture.stroke_width defines
+    # them (ink mass over half the total variation), computed here for the test set.
+    digits = mnist.test.images.reshape(-1, 28, 28).astype(np.float64)
+    variation = np.abs(np.diff(digits, axis=1)).sum(axis=(1, 2)) + np.abs(np.diff(digits, axis=2)).sum(axis=(1, 2))
+    low, high = np.percentile(2 * digits.sum(axis=(1, 2)) / variation, [25, 90])
+    assert 1.6 < low < 1.8 and 2.0 < high < 3
+    seven = Image.new("L", (300, 300), 255)
+    draw = ImageDraw.Draw(seven)
+    draw.line([(90, 60), (210, 60), (128, 248)], fill=0, width=2)
+    draw.line([(112, 150), (188, 150)], fill=0, width=2)
+    zero = Image.new("L", (300, 300), 255)
+    ImageDraw.Draw(zero).ellipse([105, 52, 195, 248], outline=0, width=2)
+    for name, img in (("seven", seven), ("zero", zero)):
+        path = str(tmp_path / (name + ".png"))
+        img.save(path)
+        pen = (np.asarray(img) < 128).astype(np.float64)
+        rows = np.flatnonzero(pen.any(axis=1))
+        pen_width = 2 * pen.sum() / (np.abs(np.diff(pen, axis=0)).sum() + np.abs(np.diff(pen, axis=1)).sum())
+        assert pen_width * mnist_picture.BOX / (rows[-1] - rows[0] + 1) < 0.3  # thin in field pixels, as drawn
+        field = mnist_picture.mnist_input(path).reshape(28, 28)
+        assert low <= mnist_picture.stroke_width(field) <= high, name
