@@ -69,21 +69,43 @@ def test_evaluator_beside_trainer(tmp_path, mnist_dir):
     assert len(steps) >= 3 and steps == sorted(set(steps)) and steps[-1] == 600
 
 
+def _line_reader(stream, timeout=60):
+    """A function giving stream's next line ("" at its end), read by a thread of its own; a line that does not
+    come within timeout seconds fails the test instead of blocking it."""
+    import queue
+    import threading
+    lines = queue.Queue()
+
+    def pump():
+        for line in stream:
+            lines.put(line)
+        lines.put("")
+
+    threading.Thread(target=pump, daemon=True).start()
+
+    def next_line():
+        try:
+            return lines.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError("no line from the process within %d s" % timeout) from None
+
+    return next_line
+
+
 def test_empty_dir_once_and_polling_pickup(tmp_path, trained_model, mnist_dir, capsys):
     assert mnist_test.main(["--once", "--model-dir", str(tmp_path), "--data-dir", mnist_dir]) == 1
     assert capsys.readouterr() == ("No checkpoint file found\n", "")
     import signal
-    import threading
     model_dir = tmp_path / "model"  # missing at first: also "No checkpoint file found"
     evaluator = start_script("mnist_test.py", "--interval", 0.05, "--model-dir", model_dir, "--data-dir", mnist_dir)
-    watchdog = threading.Timer(300, evaluator.kill)  # a line that never comes fails the test, not hangs it
-    watchdog.start()
+    # A line that never comes fails the test within a minute, not hangs it.
+    stdout, stderr = _line_reader(evaluator.stdout), _line_reader(evaluator.stderr)
     try:
-        assert evaluator.stdout.readline().strip() == "No checkpoint file found"
+        assert stdout().strip() == "No checkpoint file found"
         shutil.copytree(trained_model, tmp_path / "staging")
         os.rename(tmp_path / "staging", model_dir)  # all five checkpoints appear at once
         # Each is printed once, oldest first, and the message is not repeated.
-        assert [evaluator.stdout.readline().split(" test accuracy = ")[0] for _ in range(5)] == [
+        assert [stdout().split(" test accuracy = ")[0] for _ in range(5)] == [
             "After %d training step(s)," % step for step in (101, 201, 301, 401, 500)]
         # The newest is deleted by hand and training resumes from 401: the four left are not printed again
         # (they were), the trainer's next checkpoints are. The warning about a damaged 450 shows that the
@@ -92,9 +114,9 @@ def test_empty_dir_once_and_polling_pickup(tmp_path, trained_model, mnist_dir, c
             os.remove(model_dir / ("mnist_model-500" + ext))
         _publish(str(model_dir), os.path.join(trained_model, "mnist_model-500"), 450, truncate=True)
         damaged = model_dir / "mnist_model-450"
-        assert evaluator.stderr.readline().startswith("warning: skipping checkpoint %s" % damaged)
+        assert stderr().startswith("warning: skipping checkpoint %s" % damaged)
         _publish(str(model_dir), os.path.join(trained_model, "mnist_model-500"), 460)
-        assert evaluator.stdout.readline().startswith("After 460 training step(s), test accuracy = ")  # was 101
+        assert stdout().startswith("After 460 training step(s), test accuracy = ")  # was 101
         # The directory is emptied and training starts again: its checkpoints are followed, older though they are.
         restarted = tmp_path / "restarted"
         restarted.mkdir()
@@ -102,11 +124,13 @@ def test_empty_dir_once_and_polling_pickup(tmp_path, trained_model, mnist_dir, c
             shutil.copy(os.path.join(trained_model, "mnist_model-101") + ext, restarted / ("mnist_model-7" + ext))
         os.rename(model_dir, tmp_path / "old")
         os.rename(restarted, model_dir)
-        assert evaluator.stdout.readline().startswith("After 7 training step(s), test accuracy = ")
+        assert stdout().startswith("After 7 training step(s), test accuracy = ")
         evaluator.send_signal(signal.SIGINT)
-        out, err = evaluator.communicate(timeout=60)
+        evaluator.wait(timeout=60)
+        out, err = "".join(iter(stdout, "")), "".join(iter(stderr, ""))  # the rest, to the end
     finally:
-        watchdog.cancel()
+        if evaluator.poll() is None:
+            evaluator.kill()
     assert (evaluator.returncode, out, err) == (130, "", "\nInterrupted.\n")
 
 
