@@ -111,6 +111,21 @@ def test_next_batch_seed_is_reproducible_and_private():
     assert (np.random.get_state()[1] == state).all()  # NumPy's global generator untouched
 
 
+def test_next_batch_shuffles_the_first_epoch_unless_told_not_to():
+    # Labels 0..99 tell the order. Shuffled, the first epoch is already a permutation (not 0..99 in order), and
+    # another seed gives another one; shuffle=False serves 0..99 in order, epoch after epoch.
+    images, labels = np.zeros((100, 784), np.float32), np.arange(100)
+    first = input_data.DataSet(images, labels, seed=1).next_batch(100)[1]
+    assert sorted(first.tolist()) == list(range(100))
+    assert not np.array_equal(first, np.arange(100))
+    other = input_data.DataSet(images, labels, seed=2).next_batch(100)[1]
+    assert sorted(other.tolist()) == list(range(100)) and not np.array_equal(first, other)
+    in_order = input_data.DataSet(images, labels, seed=1)
+    batches = [in_order.next_batch(30, shuffle=False)[1].tolist() for _ in range(4)]
+    assert batches == [list(range(0, 30)), list(range(30, 60)), list(range(60, 90)),
+                       list(range(90, 100)) + list(range(0, 20))]
+
+
 @pytest.mark.parametrize("damage, message", [
     ("missing", "train-images-idx3-ubyte.gz is missing"),
     ("magic", "bad magic number 2049 (expected 2051)"),
@@ -397,6 +412,26 @@ def test_forward_shape_and_l2_collection():
     expected = 1e-4 * (np.sum(w1.astype(np.float64) ** 2) + np.sum(w2.astype(np.float64) ** 2)) / 2
     assert reg == pytest.approx(expected, rel=1e-5)
     np.testing.assert_allclose(out, np.maximum(np.ones((3, 784)) @ w1 + b1, 0) @ w2 + b2, rtol=1e-4, atol=1e-4)
+
+
+def test_initial_biases_are_zero_and_weights_truncated_normal():
+    # truncated_normal(stddev=0.1) cuts at two standard deviations; the standard deviation that leaves,
+    # written out from the normal density: 0.1 * sqrt(1 - 2 * 2 * phi(2) / (2 * Phi(2) - 1)), about 0.088.
+    import math
+    phi2 = math.exp(-2) / math.sqrt(2 * math.pi)
+    expected_std = 0.1 * math.sqrt(1 - 4 * phi2 / math.erf(2 / math.sqrt(2)))
+    assert 0.087 < expected_std < 0.089
+    with tf.Graph().as_default():
+        tf.set_random_seed(3)
+        mnist_forward.forward(tf.placeholder(tf.float32, [None, 784]), None)
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            w1, b1, w2, b2 = sess.run(tf.global_variables())
+    np.testing.assert_array_equal(b1, np.zeros(500, np.float32))
+    np.testing.assert_array_equal(b2, np.zeros(10, np.float32))
+    for w in (w1, w2):
+        assert abs(w.mean()) < 0.005
+        assert abs(w.std() - expected_std) <= 0.005, w.std()
 
 
 def test_no_regularizer_no_collection():

@@ -69,21 +69,43 @@ def test_evaluator_beside_trainer(tmp_path, mnist_dir):
     assert len(steps) >= 3 and steps == sorted(set(steps)) and steps[-1] == 600
 
 
+def _line_reader(stream, timeout=60):
+    """A function giving stream's next line ("" at its end), read by a thread of its own; a line that does not
+    come within timeout seconds fails the test instead of blocking it."""
+    import queue
+    import threading
+    lines = queue.Queue()
+
+    def pump():
+        for line in stream:
+            lines.put(line)
+        lines.put("")
+
+    threading.Thread(target=pump, daemon=True).start()
+
+    def next_line():
+        try:
+            return lines.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError("no line from the process within %d s" % timeout) from None
+
+    return next_line
+
+
 def test_empty_dir_once_and_polling_pickup(tmp_path, trained_model, mnist_dir, capsys):
     assert mnist_test.main(["--once", "--model-dir", str(tmp_path), "--data-dir", mnist_dir]) == 1
     assert capsys.readouterr() == ("No checkpoint file found\n", "")
     import signal
-    import threading
     model_dir = tmp_path / "model"  # missing at first: also "No checkpoint file found"
     evaluator = start_script("mnist_test.py", "--interval", 0.05, "--model-dir", model_dir, "--data-dir", mnist_dir)
-    watchdog = threading.Timer(300, evaluator.kill)  # a line that never comes fails the test, not hangs it
-    watchdog.start()
+    # A line that never comes fails the test within a minute, not hangs it.
+    stdout, stderr = _line_reader(evaluator.stdout), _line_reader(evaluator.stderr)
     try:
-        assert evaluator.stdout.readline().strip() == "No checkpoint file found"
+        assert stdout().strip() == "No checkpoint file found"
         shutil.copytree(trained_model, tmp_path / "staging")
         os.rename(tmp_path / "staging", model_dir)  # all five checkpoints appear at once
         # Each is printed once, oldest first, and the message is not repeated.
-        assert [evaluator.stdout.readline().split(" test accuracy = ")[0] for _ in range(5)] == [
+        assert [stdout().split(" test accuracy = ")[0] for _ in range(5)] == [
             "After %d training step(s)," % step for step in (101, 201, 301, 401, 500)]
         # The newest is deleted by hand and training resumes from 401: the four left are not printed again
         # (they were), the trainer's next checkpoints are. The warning about a damaged 450 shows that the
@@ -92,9 +114,9 @@ def test_empty_dir_once_and_polling_pickup(tmp_path, trained_model, mnist_dir, c
             os.remove(model_dir / ("mnist_model-500" + ext))
         _publish(str(model_dir), os.path.join(trained_model, "mnist_model-500"), 450, truncate=True)
         damaged = model_dir / "mnist_model-450"
-        assert evaluator.stderr.readline().startswith("warning: skipping checkpoint %s" % damaged)
+        assert stderr().startswith("warning: skipping checkpoint %s" % damaged)
         _publish(str(model_dir), os.path.join(trained_model, "mnist_model-500"), 460)
-        assert evaluator.stdout.readline().startswith("After 460 training step(s), test accuracy = ")  # was 101
+        assert stdout().startswith("After 460 training step(s), test accuracy = ")  # was 101
         # The directory is emptied and training starts again: its checkpoints are followed, older though they are.
         restarted = tmp_path / "restarted"
         restarted.mkdir()
@@ -102,11 +124,13 @@ def test_empty_dir_once_and_polling_pickup(tmp_path, trained_model, mnist_dir, c
             shutil.copy(os.path.join(trained_model, "mnist_model-101") + ext, restarted / ("mnist_model-7" + ext))
         os.rename(model_dir, tmp_path / "old")
         os.rename(restarted, model_dir)
-        assert evaluator.stdout.readline().startswith("After 7 training step(s), test accuracy = ")
+        assert stdout().startswith("After 7 training step(s), test accuracy = ")
         evaluator.send_signal(signal.SIGINT)
-        out, err = evaluator.communicate(timeout=60)
+        evaluator.wait(timeout=60)
+        out, err = "".join(iter(stdout, "")), "".join(iter(stderr, ""))  # the rest, to the end
     finally:
-        watchdog.cancel()
+        if evaluator.poll() is None:
+            evaluator.kill()
     assert (evaluator.returncode, out, err) == (130, "", "\nInterrupted.\n")
 
 
@@ -227,6 +251,47 @@ def test_named_pipes_in_the_model_dir_are_passed_over(tmp_path, trained_model, m
         model / "checkpoint")
     steps = (401, 301, 201, 101)  # (the trainer keeps five: 1 is gone)
     assert list_checkpoints(str(model), "mnist_model") == [os.path.join(model, "mnist_model-%d" % s) for s in steps]
+
+
+def test_interval_is_the_time_between_polls(tmp_path, mnist_dir, monkeypatch, capsys):
+    # In-process, an empty model directory: after "No checkpoint file found" the evaluator sleeps --interval
+    # seconds before it looks again (the stand-in for time.sleep ends the run at its second call).
+    slept = []
+
+    class Stop(Exception):
+        pass
+
+    def sleep(seconds):
+        slept.append(seconds)
+        if len(slept) == 2:
+            raise Stop
+
+    monkeypatch.setattr(mnist_test.time, "sleep", sleep)
+    with pytest.raises(Stop):
+        mnist_test.main(["--interval", "0.05", "--model-dir", str(tmp_path), "--data-dir", mnist_dir])
+    assert slept == [0.05, 0.05]
+    assert capsys.readouterr() == ("No checkpoint file found\n", "")  # said once
+
+
+def test_evaluator_takes_the_data_dir_from_the_environment_and_the_flag_before_it(trained_model, mnist_dir,
+                                                                                 tmp_path, monkeypatch, capsys):
+    # In-process, as `python mnist_test.py` in a folder without ./data: $MNIST_DATA_DIR is used, and nothing
+    # is downloaded or made in ./data. --data-dir comes before the variable.
+    import input_data
+
+    def refuse(*args, **kwargs):  # a data directory taken wrongly would otherwise be fetched into
+        raise OSError("no downloads in this test")
+
+    monkeypatch.setattr(input_data.urllib.request, "urlopen", refuse)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MNIST_DATA_DIR", mnist_dir)
+    assert mnist_test.main(["--once", "--model-dir", trained_model]) == 0
+    first = capsys.readouterr().out
+    assert first.startswith("After 500 training step(s), test accuracy = ")
+    monkeypatch.setenv("MNIST_DATA_DIR", str(tmp_path / "nowhere"))
+    assert mnist_test.main(["--once", "--model-dir", trained_model, "--data-dir", mnist_dir]) == 0
+    assert capsys.readouterr().out == first
+    assert os.listdir(tmp_path) == []  # no ./data, no nowhere/
 
 
 def test_model_dir_that_is_a_file_is_one_line_error(tmp_path, mnist_dir, capsys):
@@ -396,3 +461,16 @@ def test_checkpoint_named_without_a_step_reports_its_stored_step(tmp_path, train
                       "--data-dir", mnist_dir)  # ends only if the step (500, stored as Variable_4) is known
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     assert proc.stdout.startswith("After 500 training step(s), test accuracy = ")
+
+
+def test_a_checkpoint_named_without_a_step_is_the_oldest(tmp_path):
+    # A state file may list a checkpoint of one's own naming (my_model, no step), newest as it says: by step
+    # it cannot be placed, and it comes last, after every numbered one, the trainer's own found beside it too.
+    for name in ("my_model", "mnist_model-3", "mnist_model-12", "run-7"):
+        (tmp_path / (name + ".index")).write_text("")
+    (tmp_path / "checkpoint").write_text('model_checkpoint_path: "my_model"\n'
+                                         'all_model_checkpoint_paths: "run-7"\n'
+                                         'all_model_checkpoint_paths: "mnist_model-3"\n'
+                                         'all_model_checkpoint_paths: "my_model"\n')
+    expected = [str(tmp_path / name) for name in ("mnist_model-12", "run-7", "mnist_model-3", "my_model")]
+    assert list_checkpoints(str(tmp_path)) == list_checkpoints(str(tmp_path), "mnist_model") == expected

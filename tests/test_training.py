@@ -5,6 +5,8 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
+import types
 
 import numpy as np
 import pytest
@@ -47,7 +49,8 @@ def test_resume_finishes_the_schedule(mnist_dir, tmp_path, capsys):
     first = run_script("mnist_backward.py", "--steps", 300, "--log-every", 100, "--seed", 2,
                        "--model-dir", tmp_path, "--data-dir", mnist_dir)
     assert first.returncode == 0, first.stderr
-    assert "fresh start" in first.stdout.splitlines()[1]
+    assert first.stdout.splitlines()[1] == ("Training on MNIST from %s: model %s, steps 300, batch size 200, "
+                                            "fresh start." % (mnist_dir, tmp_path))
     lines = [l for l in first.stdout.splitlines() if l.startswith("After ")]
     assert [int(l.split()[1]) for l in lines] == [1, 101, 201, 300]
     for line in lines:  # the course's line, as SPEC.md gives it (printed with %d and %g)
@@ -55,10 +58,21 @@ def test_resume_finishes_the_schedule(mnist_dir, tmp_path, capsys):
     assert "Finished at step 300: 300 steps in" in first.stdout.splitlines()[-1]
     assert first.stderr == ""  # TensorFlow's import noise is silenced
 
+    started = time.monotonic()
     second = run_script("mnist_backward.py", "--steps", 600, "--log-every", 100,
                         "--model-dir", tmp_path, "--data-dir", mnist_dir)
+    wall = time.monotonic() - started
     assert second.returncode == 0, second.stderr
-    assert "resuming from step 300" in second.stdout
+    assert second.stdout.splitlines()[1] == ("Training on MNIST from %s: model %s, steps 600, batch size 200, "
+                                             "resuming from step 300." % (mnist_dir, tmp_path))
+    # The last line counts this run's steps (600 - 300) and its rate is those steps over its time, both as
+    # printed: T to 0.1 s, R to 0.1 steps/s. T is part of the process's time, which the test measured.
+    finished = re.fullmatch(r"Finished at step 600: (\d+) steps in (\d+\.\d) s, (\d+\.\d) steps/s\.",
+                            second.stdout.splitlines()[-1])
+    assert finished, second.stdout
+    n, t, rate = int(finished.group(1)), float(finished.group(2)), float(finished.group(3))
+    assert n == 600 - 300 and 0.1 <= t <= wall
+    assert n / (t + 0.05) - 0.05 <= rate <= n / (t - 0.05) + 0.05, (n, t, rate)
     steps = [int(l.split()[1]) for l in second.stdout.splitlines() if l.startswith("After ")]
     assert steps == [301, 401, 501, 600]
     assert "Finished at step 600: 300 steps" in second.stdout
@@ -112,6 +126,10 @@ def test_lost_state_file_resumes_and_overwrites_nothing(mnist_dir, tmp_path, tra
 
 @pytest.mark.parametrize("args, status, message", [
     (["--seed", "-1"], 2, "error: --seed must be a whole number from 0 to 2**63 - 1, got -1"),
+    (["--seed", str(2 ** 63)], 2, "error: --seed must be a whole number from 0 to 2**63 - 1, got %d" % 2 ** 63),
+    (["--steps", "0"], 2, "error: --steps must be a positive whole number, got 0"),
+    (["--batch-size", "0"], 2, "error: --batch-size must be a positive whole number, got 0"),
+    (["--log-every", "0"], 2, "error: --log-every must be a positive whole number, got 0"),
     (["--batch-size", "100000"], 1, "error: --batch-size 100000 is larger than the 55000 training images in "),
     (["--model-dir", "{file}"], 1, "error: model directory {file} is not a directory"),
     (["--model-dir", ""], 1, "error: the model directory must not be an empty path"),
@@ -133,6 +151,8 @@ def test_bad_arguments_are_one_line_errors(mnist_dir, tmp_path, args, status, me
     out, err = capsys.readouterr()
     assert exit.value.code == status
     assert message.format(file=a_file, tmp=tmp_path) in err.strip().splitlines()[-1], err
+    if status == 2:  # a usage error: argparse's usage, then the one line saying what is wrong
+        assert err.startswith("usage: ") and err.count("error: ") == 1, err
     assert "Traceback" not in err and "Training on MNIST" not in out  # refused before anything started
     assert sorted(os.listdir(tmp_path)) == ["a_file"]  # and nothing created
 
@@ -150,6 +170,160 @@ def test_steps_beyond_the_32_bit_global_step_are_refused(mnist_dir, tmp_path):
     assert not os.path.exists(tmp_path / "m")
     import mnist_backward
     assert mnist_backward.MAX_STEP == np.iinfo(np.int32).max
+
+
+def test_largest_seed_is_taken(mnist_dir, tmp_path, capsys):
+    import mnist_backward
+    seed = 2 ** 63 - 1  # the largest the flag takes: TensorFlow's and NumPy's seeding must take it too
+    assert mnist_backward.main(["--steps", "1", "--seed", str(seed), "--model-dir", str(tmp_path),
+                                "--data-dir", mnist_dir]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("Finished at step 1: 1 steps in ")
+    assert [checkpoint_step(p) for p in list_checkpoints(str(tmp_path))] == [1]
+
+
+def _no_downloads(monkeypatch):
+    """Makes a download fail at once (a data directory taken wrongly would otherwise be fetched into)."""
+    import input_data
+
+    def refuse(*args, **kwargs):
+        raise OSError("no downloads in this test")
+
+    monkeypatch.setattr(input_data.urllib.request, "urlopen", refuse)
+
+
+def test_trainer_takes_the_data_dir_from_the_environment_and_the_flag_before_it(mnist_dir, tmp_path, monkeypatch,
+                                                                               capsys):
+    # In-process, as `python mnist_backward.py` in a folder without ./data: $MNIST_DATA_DIR is used, and
+    # nothing is downloaded or made in ./data. --data-dir comes before the variable.
+    import mnist_backward
+    _no_downloads(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MNIST_DATA_DIR", mnist_dir)
+    assert mnist_backward.main(["--steps", "1", "--model-dir", "m1"]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == ("Training on MNIST from %s: model m1, steps 1, batch size "
+                                                       "200, fresh start." % mnist_dir)
+    monkeypatch.setenv("MNIST_DATA_DIR", str(tmp_path / "nowhere"))
+    assert mnist_backward.main(["--steps", "1", "--model-dir", "m2", "--data-dir", mnist_dir]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == ("Training on MNIST from %s: model m2, steps 1, batch size "
+                                                       "200, fresh start." % mnist_dir)
+    assert sorted(os.listdir(tmp_path)) == ["m1", "m2"]  # no ./data, no nowhere/
+    assert [checkpoint_step(p) for p in list_checkpoints(str(tmp_path / "m2"))] == [1]
+
+
+def _numpy_loss(prefix, images, labels):
+    """The training loss of a batch under checkpoint prefix's raw weights, in NumPy (float64): mean
+    cross-entropy + 0.0001 * (sum w1^2 + sum w2^2) / 2, as test_core.py's test_loss_and_one_step_match_numpy
+    checks it against TensorFlow."""
+    reader = tf.train.load_checkpoint(prefix)
+    w1, b1, w2, b2 = (reader.get_tensor(n).astype(np.float64)
+                      for n in ("Variable", "Variable_1", "Variable_2", "Variable_3"))
+    logits = np.maximum(images.astype(np.float64) @ w1 + b1, 0) @ w2 + b2
+    shifted = logits - logits.max(1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(1, keepdims=True))
+    ce = -np.mean(log_p[np.arange(len(labels)), labels.argmax(1)])
+    return ce + 0.0001 * ((w1 ** 2).sum() + (w2 ** 2).sum()) / 2
+
+
+def test_first_and_progress_lines_of_a_fresh_and_a_resumed_run(mnist, mnist_dir, tmp_path, capsys):
+    # In-process on 3,000 real images, batches of 50: the first line says where the data came from (or
+    # "memory"), the model directory, the flags' values and how training starts; each progress line's loss is
+    # the batch's, printed with %g (six significant digits), as a NumPy computation from the checkpoint
+    # before that step and the batch the data set gives shows.
+    import input_data
+    import mnist_backward
+    model_dir = str(tmp_path / "m")
+
+    def data(seed):
+        return types.SimpleNamespace(train=input_data.DataSet(mnist.train.images[:3000], mnist.train.labels[:3000],
+                                                              seed=seed))
+
+    def loss_printed(line, step):
+        m = re.fullmatch(r"After %d training step\(s\), loss on training batch is (\S+)\." % step, line)
+        assert m, line
+        return m.group(1)
+
+    def check_loss(printed, prefix, seed, nth_batch):
+        batches = data(seed).train
+        for _ in range(nth_batch):
+            idx = batches.next_batch_indices(50)
+        expected = _numpy_loss(prefix, mnist.train.images[idx], mnist.train.labels[idx])
+        assert printed == "%g" % float(printed)  # %g's own form
+        assert abs(float(printed) - expected) <= 1e-5 * expected, (printed, expected)  # 6 digits: %.3f has 4
+
+    assert mnist_backward.backward(data(7), steps=2, batch_size=50, model_dir=model_dir, log_every=100, seed=7,
+                                   data_dir=mnist_dir) == 2
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "Training on MNIST from %s: model %s, steps 2, batch size 50, fresh start." % (mnist_dir,
+                                                                                                    model_dir)
+    assert [line.split(",")[0] for line in lines[1:3]] == ["After 1 training step(s)", "After 2 training step(s)"]
+    check_loss(loss_printed(lines[2], 2), os.path.join(model_dir, "mnist_model-1"), 7, 2)
+
+    assert mnist_backward.backward(data(8), steps=3, batch_size=50, model_dir=model_dir, log_every=100) == 3
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "Training on MNIST from memory: model %s, steps 3, batch size 50, resuming from step 2." \
+        % model_dir
+    check_loss(loss_printed(lines[1], 3), os.path.join(model_dir, "mnist_model-2"), 8, 1)
+    assert lines[2].startswith("Finished at step 3: 1 steps in ") and len(lines) == 3
+
+
+def test_signal_handlers_are_given_back(mnist, tmp_path, monkeypatch):
+    # backward() handles SIGINT and SIGTERM while it trains; after it returns, or stops on a signal, the
+    # handlers are the caller's again.
+    import input_data
+    import mnist_backward
+    data = types.SimpleNamespace(train=input_data.DataSet(mnist.train.images[:3000], mnist.train.labels[:3000],
+                                                          seed=3))
+    handlers = {signal.SIGINT: lambda signum, frame: None, signal.SIGTERM: lambda signum, frame: None}
+    saved = {s: signal.signal(s, h) for s, h in handlers.items()}
+    try:
+        assert mnist_backward.backward(data, steps=2, model_dir=str(tmp_path), log_every=100, seed=3) == 2
+        assert {s: signal.getsignal(s) for s in handlers} == handlers
+        real_save = tf.train.Saver.save
+
+        def save(self, sess, path, global_step=None, **kwargs):
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl+C during the save of step 3: caught by backward()
+            return real_save(self, sess, path, global_step=global_step, **kwargs)
+
+        monkeypatch.setattr(tf.train.Saver, "save", save)
+        with pytest.raises(mnist_backward.TrainingInterrupted) as e:
+            mnist_backward.backward(data, steps=10, model_dir=str(tmp_path), log_every=1)
+        assert (e.value.step, e.value.signum) == (3, signal.SIGINT)
+        assert {s: signal.getsignal(s) for s in handlers} == handlers
+    finally:
+        for s, h in saved.items():
+            signal.signal(s, h)
+
+
+def test_the_claim_on_the_model_dir_is_exclusive(mnist, tmp_path, monkeypatch):
+    # While backward() trains, the directory's lock keeps out even a reader's shared lock: it is an
+    # exclusive one (a shared one would let a second trainer that took a shared lock in too).
+    import fcntl
+    import input_data
+    import mnist_backward
+    tried = []
+    restore_newest = mnist_backward.restore_newest
+
+    def try_a_shared_lock(*args):
+        fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            tried.append("taken")
+        except BlockingIOError:
+            tried.append("refused")
+        finally:
+            os.close(fd)
+        return restore_newest(*args)
+
+    monkeypatch.setattr(mnist_backward, "restore_newest", try_a_shared_lock)
+    data = types.SimpleNamespace(train=input_data.DataSet(mnist.train.images[:3000], mnist.train.labels[:3000],
+                                                          seed=3))
+    assert mnist_backward.backward(data, steps=1, model_dir=str(tmp_path), seed=3) == 1
+    assert tried == ["refused"]
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:  # and let go after
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    finally:
+        os.close(fd)
 
 
 def start_trainer(mnist_dir, model_dir, *args):
@@ -182,6 +356,8 @@ def test_sigint_or_sigterm_saves_and_exits(mnist_dir, tmp_path, signum, status, 
     assert last.startswith("%s at step " % word)
     step = int(last.split()[3].rstrip(";"))
     assert step >= 101
+    assert last == "%s at step %d; checkpoint saved to %s-%d." % (word, step, tmp_path / "mnist_model", step)
+    assert os.path.isfile(tmp_path / ("mnist_model-%d.index" % step))
     assert checkpoint_step(list_checkpoints(str(tmp_path))[0]) == step
     assert tf.train.load_checkpoint(list_checkpoints(str(tmp_path))[0]).get_tensor("Variable_4") == step
 
