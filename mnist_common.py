@@ -24,8 +24,10 @@ input_data.prepare_std_streams()
 # absl::InitializeLog()", oneDNN's and the CUDA stub's notices), so they are filtered out during the import
 # too, unless the user asked for everything (0).
 # Child processes inherit the level, and with it the quiet.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-_QUIET = os.environ["TF_CPP_MIN_LOG_LEVEL"].strip() != "0"
+# A value that is not a whole number (empty, say) chooses nothing: TensorFlow would take it as 0, everything.
+if not re.fullmatch(r"\s*[+-]?[0-9]+\s*", os.environ.get("TF_CPP_MIN_LOG_LEVEL", "")):
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+_QUIET = int(os.environ["TF_CPP_MIN_LOG_LEVEL"]) > 0
 
 # Copies its standard input to its standard error but for TensorFlow's notices: absl's line, and log lines of
 # level I (info) or W (warning), "I0000 00:00:1795500965.496336   14407 port.cc:153] ...". Run as a process of
@@ -34,7 +36,8 @@ _QUIET = os.environ["TF_CPP_MIN_LOG_LEVEL"].strip() != "0"
 _NOTICE_FILTER = r"""
 import os, re
 notice = re.compile(rb"WARNING: All log messages before absl::InitializeLog\(\) is called"
-                    rb"|[IW][0-9]{4} [0-9:.]+ +[0-9]+ [^ ]+:[0-9]+\] ")
+                    rb"|[IW][0-9]{4} [0-9:.]+ +[0-9]+ [^ ]+:[0-9]+\] "
+                    rb"|To enable the following instructions: .*, in other operations, rebuild TensorFlow")
 buffered = b""
 while True:
     data = os.read(0, 65536)

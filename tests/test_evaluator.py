@@ -336,10 +336,11 @@ def test_what_tensorflow_says_as_it_dies_while_loading_reaches_the_user(tmp_path
     assert (proc.returncode, proc.stdout, proc.stderr) == (-6, "", fatal + "\n")  # SIGABRT
 
 
-@pytest.mark.parametrize("level", [None, "3", "2"])
+@pytest.mark.parametrize("level", [None, "3", "2", "", "abc"])
 def test_tensorflow_import_is_quiet_unless_asked(tmp_path, mnist_dir, level):
     # Unset, TF_CPP_MIN_LOG_LEVEL becomes 3; set by the user (or inherited from a parent script) it is kept,
-    # and the lines TensorFlow prints before reading it are silenced all the same.
+    # and the lines TensorFlow prints before reading it are silenced all the same. A value that is no number
+    # (TensorFlow would read it as 0) is unset: it let through the CPU notice's second line and the rest.
     env = {} if level is None else {"TF_CPP_MIN_LOG_LEVEL": level}
     proc = run_script("mnist_test.py", "--once", "--model-dir", tmp_path, "--data-dir", mnist_dir, env=env)
     assert proc.returncode == 1 and proc.stdout == "No checkpoint file found\n"
