@@ -10,6 +10,7 @@ downloaded from the CVDF mirror the tutorial used and checked against the publis
 disk are checked structurally (gzip, IDX magic, dimensions, sizes), so a damaged file is named, not guessed at.
 """
 import argparse
+import codecs
 import gzip
 import hashlib
 import http.client
@@ -406,7 +407,8 @@ def prepare_std_streams():
     """Standard streams fit for file names, and /dev/null where the caller closed one (`<&-`, `>&-`).
 
     File names are bytes: one that is not valid UTF-8 reaches Python with "surrogate" characters, which a
-    UTF-8 terminal stream refuses (a traceback for printing a path); they pass through as the bytes they are.
+    UTF-8 terminal stream refuses (a traceback for printing a path); they pass through as the bytes they are,
+    as does any name on a stream of an encoding that cannot write it (PYTHONIOENCODING=ascii).
     Python leaves a closed stream None (sys.stdout.flush() then fails), and its descriptor free: the next file
     opened (a checkpoint TensorFlow writes) would take it, and whatever then went to stdout would land in
     the file. Output to a closed stream goes nowhere, and a closed input is at its end.
@@ -420,7 +422,23 @@ def prepare_std_streams():
             setattr(sys, name, open(fd, "r" if fd == 0 else "w", closefd=False))
         stream = getattr(sys, name)
         if hasattr(stream, "reconfigure"):
-            stream.reconfigure(errors="surrogateescape")
+            stream.reconfigure(errors="surrogateescape" if fd == 0 else "file_system_bytes")
+
+
+def _file_system_bytes(error):
+    """Encoding error handler for the output streams: what the stream's encoding cannot write (a name that is
+    not valid UTF-8, or any name on an ASCII stream, PYTHONIOENCODING=ascii say) is written as the bytes the
+    file system names it with."""
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    text = error.object[error.start:error.end]
+    try:
+        return os.fsencode(text), error.end
+    except UnicodeError:  # not from a file name: as Python would escape it
+        return text.encode("ascii", "backslashreplace"), error.end
+
+
+codecs.register_error("file_system_bytes", _file_system_bytes)
 
 
 def drop_stdout():

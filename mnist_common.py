@@ -182,10 +182,16 @@ def check_model_dir(model_dir):
     if not model_dir:
         raise UserError("the model directory must not be an empty path")
     try:
-        model_dir.encode("utf-8")  # a name in another encoding arrives with surrogates for its bytes
-    except UnicodeEncodeError:
+        os.fsencode(model_dir).decode("utf-8")  # the name's bytes
+    except UnicodeDecodeError:
         raise UserError("model directory %s: TensorFlow takes only paths in UTF-8; rename it, or use another "
                         "--model-dir" % os.fsencode(model_dir).decode("utf-8", "backslashreplace")) from None
+    try:
+        model_dir.encode("utf-8")  # what TensorFlow will be given
+    except UnicodeEncodeError:  # UTF-8 bytes that Python decoded otherwise (PYTHONUTF8=0 in the C locale)
+        raise UserError("model directory %s: Python reads file names here as %s, not UTF-8, so TensorFlow "
+                        "cannot be given this one; set PYTHONUTF8=1 (or a UTF-8 locale), or use another "
+                        "--model-dir" % (model_dir, sys.getfilesystemencoding())) from None
     try:
         info = os.stat(model_dir)
     except (FileNotFoundError, PermissionError):  # to be created; or said when its checkpoints are looked for

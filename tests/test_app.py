@@ -688,6 +688,19 @@ def test_batch_seed_preprocessing_matches_numpy(trained_model, tmp_path, digits)
         assert abs(float(m.group(3)) - p.max()) <= 0.0015
 
 
+def test_paths_outside_ascii_on_an_ascii_stream(trained_model, pictures, tmp_path):
+    # PYTHONIOENCODING=ascii: a picture named outside ASCII was a traceback (UnicodeEncodeError) where its line
+    # should be; it is written as the bytes the file system names it with, like any other name.
+    named = str(tmp_path / "\u00e9t\u00e9.png")
+    shutil.copy(pictures[1][0], named)
+    proc = run_script("mnist_app.py", "--model-dir", trained_model, named, str(tmp_path / "\u00e9.png"),
+                      env={"PYTHONIOENCODING": "ascii"})
+    assert_no_traceback(proc)
+    assert proc.returncode == 1
+    assert re.fullmatch(re.escape(named) + r"\t\d\t[01]\.\d{3}\n", proc.stdout)
+    assert proc.stderr.startswith(str(tmp_path / "\u00e9.png") + ": error: ")
+
+
 def test_batch_without_checkpoint(tmp_path, pictures, capsys):
     assert mnist_app.main([pictures[1][0], "--model-dir", str(tmp_path)]) == 1
     out, err = capsys.readouterr()

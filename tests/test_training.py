@@ -326,6 +326,25 @@ def test_the_claim_on_the_model_dir_is_exclusive(mnist, tmp_path, monkeypatch):
         os.close(fd)
 
 
+def test_a_model_dir_named_outside_ascii_on_an_ascii_stream_or_locale(mnist_dir, tmp_path):
+    # On an ASCII output stream the trainer's first lines, which name the model directory, were a traceback
+    # (UnicodeEncodeError); the name is written as the file system's bytes. With PYTHONUTF8=0 in the C locale,
+    # Python reads the UTF-8 name as ASCII plus escapes, which TensorFlow cannot take: it was called "not UTF-8"
+    # and that message itself was a traceback; it says what is wrong instead.
+    model = os.path.join(tmp_path, "mod\u00e8le")
+    proc = run_script("mnist_backward.py", "--steps", 1, "--model-dir", model, "--data-dir", mnist_dir,
+                      env={"PYTHONIOENCODING": "ascii"})
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert proc.stdout.splitlines()[1].startswith("Training on MNIST from %s: model %s, steps 1," % (mnist_dir, model))
+    assert os.path.exists(os.path.join(model, "mnist_model-1.index"))
+    proc = run_script("mnist_backward.py", "--steps", 1, "--model-dir", model + "2", "--data-dir", mnist_dir,
+                      env={"LC_ALL": "C", "PYTHONUTF8": "0"})
+    assert (proc.returncode, proc.stdout) == (1, "")
+    assert proc.stderr == ("error: model directory %s2: Python reads file names here as ascii, not UTF-8, so "
+                           "TensorFlow cannot be given this one; set PYTHONUTF8=1 (or a UTF-8 locale), or use "
+                           "another --model-dir\n" % model)
+
+
 def start_trainer(mnist_dir, model_dir, *args):
     # Far more steps than a test waits for, but few enough that a trainer which never prints the line awaited
     # ends, and read_until fails, in a minute or two rather than hanging.
