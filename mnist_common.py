@@ -194,7 +194,16 @@ def check_model_dir(model_dir):
                         "--model-dir" % (model_dir, sys.getfilesystemencoding())) from None
     try:
         info = os.stat(model_dir)
-    except (FileNotFoundError, PermissionError):  # to be created; or said when its checkpoints are looked for
+    except FileNotFoundError:  # to be created, unless it or a directory above it is a link to nothing
+        path = os.path.abspath(model_dir)
+        while not os.path.lexists(path) and os.path.dirname(path) != path:
+            path = os.path.dirname(path)
+        if os.path.islink(path) and not os.path.exists(path):
+            where = "" if path == os.path.abspath(model_dir) else ": " + path
+            raise UserError("model directory %s%s is a symbolic link to %s, which does not exist"
+                            % (model_dir, where, os.readlink(path))) from None
+        return
+    except PermissionError:  # said when its checkpoints are looked for
         return
     except NotADirectoryError:
         raise UserError("model directory %s is not a directory (a part of its path is a file)" % model_dir) from None

@@ -345,6 +345,22 @@ def test_a_model_dir_named_outside_ascii_on_an_ascii_stream_or_locale(mnist_dir,
                            "another --model-dir\n" % model)
 
 
+def test_a_model_dir_through_a_link_to_nothing_is_one_line_error(mnist_dir, tmp_path, capsys):
+    # It was taken for a directory to be made: "error: DIR: File exists" once the data had loaded.
+    import mnist_backward
+    from mnist_common import run_main
+    os.symlink(tmp_path / "gone", tmp_path / "link")
+    for model_dir, where in ((tmp_path / "link", ""), (tmp_path / "link" / "sub", ": %s" % (tmp_path / "link"))):
+        with pytest.raises(SystemExit) as exit:
+            run_main(lambda: mnist_backward.main(["--steps", "5", "--model-dir", str(model_dir),
+                                                  "--data-dir", mnist_dir]))
+        out, err = capsys.readouterr()
+        assert (exit.value.code, out) == (1, "")
+        assert err == "error: model directory %s%s is a symbolic link to %s, which does not exist\n" % (
+            model_dir, where, tmp_path / "gone")
+    assert sorted(os.listdir(tmp_path)) == ["link"]
+
+
 def start_trainer(mnist_dir, model_dir, *args):
     # Far more steps than a test waits for, but few enough that a trainer which never prints the line awaited
     # ends, and read_until fails, in a minute or two rather than hanging.
