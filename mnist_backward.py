@@ -345,6 +345,9 @@ def main(argv=None):
         claim_model_dir(args.model_dir)  # before the data load: a second trainer is told at once
     data_dir = input_data.resolve_data_dir(args.data_dir)
     mnist = input_data.read_data_sets(data_dir, one_hot=True, seed=args.seed)
+    if mnist.train.num_examples == 0:
+        raise UserError("%s holds %d images, all held out for validation: none left to train on"
+                        % (os.path.join(data_dir, input_data.TRAIN_IMAGES), mnist.validation.num_examples))
     if args.batch_size > mnist.train.num_examples:
         raise UserError("--batch-size %d is larger than the %d training images in %s"
                         % (args.batch_size, mnist.train.num_examples, data_dir))

@@ -556,3 +556,18 @@ def test_help_shows_each_default(script, capsys):
     for entry in entries:
         takes_value = re.match(r"--[a-z-]+ ([A-Z_]+|{)", entry)
         assert " ".join(entry.split()).count("(default: ") == (1 if takes_value else 0), entry
+
+
+def test_training_files_with_only_the_validation_images_are_one_line_error(tmp_path, capsys):
+    # 5,000 training images are all held out for validation: the trainer blamed --batch-size ("larger than the 0
+    # training images"), whatever its value.
+    import mnist_backward
+    from mnist_common import run_main
+    make_mnist(tmp_path, n_train=5000)
+    with pytest.raises(SystemExit) as exit:
+        run_main(lambda: mnist_backward.main(["--steps", "5", "--batch-size", "1", "--data-dir", str(tmp_path),
+                                              "--model-dir", str(tmp_path / "model")]))
+    out, err = capsys.readouterr()
+    assert exit.value.code == 1 and "Training on MNIST" not in out
+    assert err == "error: %s holds 5000 images, all held out for validation: none left to train on\n" % (
+        tmp_path / input_data.TRAIN_IMAGES)
