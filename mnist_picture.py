@@ -247,9 +247,39 @@ def ink_levels(grey):
     paper = _surface(paper_grid, g.shape)
     ink, smooth = np.maximum(grey - paper, 0), np.maximum(g - paper, 0)
 
-    # Is there ink? Most pixels are paper, so the median and the median absolute deviation measure the
-    # paper that is left; candidate ink is well above that, and its stroke level (a high percentile of
-    # the candidates: the body of the strokes, not their edges) must stand out from the paper's noise.
+    # Is there ink? (_stroke_level)
+    try:
+        stroke, cut = _stroke_level(smooth)
+        solid = smooth > cut
+    except PictureError:
+        # The median filter erases lines one pixel wide (a pencil of 1 pixel, MS Paint's): look again at the
+        # largest of the medians along rows, columns and diagonals, which keeps such a line, along it, and
+        # still removes a lone pixel. Only if it keeps most of what stands out in the picture itself, as it
+        # does a pen's line: of specks and noise it keeps the few that happen to touch.
+        thin = np.maximum(_line_median(grey) - paper, 0)
+        stroke, cut = _stroke_level(thin)
+        solid = thin > cut
+        if solid.sum() < 0.5 * np.sum(ink > cut):
+            raise
+
+    # Map linearly from just above the paper's noise (0) to the stroke level (1): paper texture goes to
+    # 0, stroke bodies saturate at 1 like MNIST's, and the anti-aliased edges keep their grey levels.
+    floor, noise = _robust(ink)
+    low = floor + max(3 * noise, LOW_CUT * (stroke - floor))
+    return np.clip((ink - low) / max(stroke - low, 1e-6), 0.0, 1.0), solid
+
+
+def _stroke_level(smooth):
+    """Whether there is ink, and its level, in float32 [H, W] ink above the paper (0 on paper).
+
+    Most pixels are paper, so the median and the median absolute deviation measure the paper that is left;
+    candidate ink is well above that, and its stroke level (a high percentile of the candidates: the body of
+    the strokes, not their edges) must stand out from the paper's noise.
+    Returns:
+      (stroke, cut): the strokes' level, and the level above which it is surely ink.
+    Raises:
+      PictureError: no ink.
+    """
     floor, noise = _robust(smooth)
     candidates = smooth[smooth > floor + max(4 * noise, MIN_CONTRAST / 2)]
     if candidates.size < MIN_INK_PIXELS:
@@ -257,13 +287,20 @@ def ink_levels(grey):
     stroke = float(np.percentile(candidates, 90))
     if stroke - floor < max(MIN_CONTRAST, 6 * noise):
         raise PictureError("no ink found: the picture looks blank (only faint marks or noise)")
-    solid = smooth > floor + max(4 * noise, 0.25 * (stroke - floor))
+    return stroke, floor + max(4 * noise, 0.25 * (stroke - floor))
 
-    # Map linearly from just above the paper's noise (0) to the stroke level (1): paper texture goes to
-    # 0, stroke bodies saturate at 1 like MNIST's, and the anti-aliased edges keep their grey levels.
-    floor, noise = _robust(ink)
-    low = floor + max(3 * noise, LOW_CUT * (stroke - floor))
-    return np.clip((ink - low) / max(stroke - low, 1e-6), 0.0, 1.0), solid
+
+def _line_median(a):
+    """The largest of float32 [H, W]'s medians of 3 along its rows, columns and both diagonals (edges kept):
+    a bright line one pixel wide keeps its level in the median along it; a lone bright pixel is gone in all."""
+    p = np.pad(a, 1, mode="edge")
+    centre = p[1:-1, 1:-1]
+    out = None
+    for (y1, x1), (y2, x2) in (((1, 0), (1, 2)), ((0, 1), (2, 1)), ((0, 0), (2, 2)), ((0, 2), (2, 0))):
+        x, z = p[y1:y1 + a.shape[0], x1:x1 + a.shape[1]], p[y2:y2 + a.shape[0], x2:x2 + a.shape[1]]
+        median = np.maximum(np.minimum(x, centre), np.minimum(np.maximum(x, centre), z))
+        out = median if out is None else np.maximum(out, median)
+    return out
 
 
 def _ruled_lines(g):

@@ -441,6 +441,33 @@ def test_benchmark_set_is_read_correctly(trained_model, mnist, tmp_path):
     assert mnist_accuracy >= 0.75 and mnist_accuracy > seed_accuracy + 0.4, (mnist_accuracy, seed_accuracy)
 
 
+def test_a_one_pixel_pen_is_read_like_a_wider_one(tmp_path):
+    # MS Paint's pencil draws lines 1 pixel wide, which the median filter the ink is looked for on erases: a 7 or
+    # a 0 drawn with it on a canvas of up to 320 pixels was "no ink found". Now read as the same digit drawn with
+    # a pen of 2 pixels (which the filter keeps).
+    for size in (100, 300):
+        s = size / 300
+        fields = {}
+        for width in (1, 2):
+            seven = Image.new("L", (size, size), 255)
+            draw = ImageDraw.Draw(seven)
+            draw.line([(90 * s, 60 * s), (210 * s, 60 * s), (128 * s, 248 * s)], fill=0, width=width)
+            draw.line([(112 * s, 150 * s), (188 * s, 150 * s)], fill=0, width=width)
+            zero = Image.new("L", (size, size), 255)
+            ImageDraw.Draw(zero).ellipse([105 * s, 52 * s, 195 * s, 248 * s], outline=0, width=width)
+            for name, img in (("seven", seven), ("zero", zero)):
+                fields[name, width] = mnist_picture.mnist_input(save(img, tmp_path / ("%s%d.png" % (name, width))))
+        for name in ("seven", "zero"):
+            assert aligned_difference(fields[name, 1], fields[name, 2]) < 0.04, (size, name)
+    # Specks are not a pen's line: the look along lines keeps only those that touch, so a speckled sheet is blank.
+    rng = np.random.default_rng(5)
+    sheet = np.full((300, 300), 0.9, np.float32)
+    specks = rng.random(sheet.shape) < 0.01
+    sheet[specks] = rng.uniform(0, 0.5, specks.sum())
+    with pytest.raises(PictureError, match="no ink found"):
+        mnist_picture.mnist_input(save(to_image(sheet), tmp_path / "specks.png"))
+
+
 def test_thin_pen_strokes_are_thickened_to_mnists_width(mnist, tmp_path):
     # A 7 and a 0 drawn with a 2-pixel pen on a 300x300 canvas: the digit is ~200 pixels tall, so the pen is
     # about 0.2 of a field pixel wide once the digit is scaled to 20. Thin strokes are thickened to MNIST's
