@@ -151,18 +151,25 @@ def _try_prepare(entry, preprocess):
         return None, str(e)
 
 
-_ESCAPED = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+_ESCAPED = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"}
 
 
 def shown(path):
     """path as it starts an output line. A name holding a tab, a line break or a backslash would break the
     line, or be misread: as sha256sum does, those are written \\t, \\n, \\r, \\\\ and the line starts
-    with a backslash. An empty path is written ''. Any other name is written as it is."""
+    with a backslash (and a NUL, which no file name holds but a path typed at the prompt may, \\0). An empty
+    path is written ''. Any other name is written as it is."""
     if not path:
         return "''"
     if not any(c in path for c in _ESCAPED):
         return path
     return "\\" + "".join(_ESCAPED.get(c, c) for c in path)
+
+
+def _quoted(text):
+    """text quoted as repr() quotes it, but a byte that is not UTF-8 (a surrogate) as \\xNN, not \\udcNN."""
+    return "'%s'" % "".join("\\x%02x" % (ord(c) - 0xDC00) if "\udc80" <= c <= "\udcff" else repr(c)[1:-1]
+                            for c in text)
 
 
 def _error(path, reason):
@@ -251,7 +258,7 @@ def application(model_dir=mnist_backward.MODEL_SAVE_PATH, preprocess="mnist"):
             testNum = 0
         if testNum > 0:
             break
-        print("Please enter a positive whole number (got %r)." % answer.strip())
+        print("Please enter a positive whole number (got %s)." % _quoted(answer.strip()))
     failed = 0
     for _ in range(testNum):
         testPic = _ask("the path of test picture:")

@@ -579,6 +579,11 @@ def test_prompt_bad_count_and_end_of_input(trained_model, pictures, monkeypatch,
     status, out, err = prompt("")
     assert status == 0 and err == ""
     assert out.strip() == "input the number of test pictures:"
+    # what was typed is shown quoted, a byte that is not UTF-8 as \xNN (it was '\udcff'); a NUL in a typed path as
+    # \0, not as the raw byte
+    status, out, err = prompt("\udcff\n1\nx\0y.png\n")
+    assert "Please enter a positive whole number (got '\\xff')." in out
+    assert status == 1 and err.startswith("\\x\\0y.png: error: ")
     # an empty path is named '' (as in batch mode)
     status, out, err = prompt("1\n\n")
     assert (status, err) == (1, "'': error: no such file\n")
