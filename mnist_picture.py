@@ -351,6 +351,7 @@ def _ruling_slope(a):
     apart. Summed, they dip sharply at the lines where the shift matches them: the sum of the squared dips
     below a grey closing of the summed profile (narrow dips only, so a digit's bulk does not count) peaks
     there, and stays flat over the slopes where nothing is ruled (a peak under twice the median: no ruling).
+    Before that search, a picture where most bands have no narrow dip of 0.01 at all is taken as unruled.
     The slope is then fitted to the lines' centres in each band, to a fraction of a pixel. A drift under
     half a pixel across the picture is no slope. A picture larger than WORK_SIZE (a second look at
     FINE_SIZE) is reduced to about that size first.
@@ -376,6 +377,11 @@ def _ruling_slope(a):
     bands = w // 16
     profiles = a[:, :bands * 16].reshape(h, bands, 16).mean(axis=2, dtype=np.float32)  # [H, bands]
     middles = (np.arange(bands) + 0.5) * 16 - w / 2  # band centres from the picture's middle
+    # Printed lines cross every band: where most bands have no narrow dip at all, nothing is ruled
+    # (most pictures, at a tenth of the search's cost).
+    dipped = (_sliding(_sliding(profiles.T, k, np.maximum), k, np.minimum) - profiles.T).max(axis=1)  # [bands]
+    if np.median(dipped) < 0.01:
+        return 0.0
     edge = int(np.ceil(MAX_TILT * w / 2)) + 1
     padded = np.pad(profiles.T, ((0, 0), (edge, edge)), mode="edge")  # [bands, H + 2 edge]
     slopes = np.arange(-reach, reach + 1) * step
@@ -469,8 +475,9 @@ def _line_levels(a, slope):
     # a slope under a pixel's drift across the picture leaves some quarter-pixel lines (nearly) empty:
     # between lines with pixels enough, their level is interpolated
     known = np.flatnonzero(enough)
-    inner = np.arange(known[0], known[-1] + 1)
-    level[inner] = np.interp(inner, known, level[known])
+    if known.size:
+        inner = np.arange(known[0], known[-1] + 1)
+        level[inner] = np.interp(inner, known, level[known])
     return level
 
 
