@@ -255,11 +255,15 @@ def ink_levels(grey):
         # The median filter erases lines one pixel wide (a pencil of 1 pixel, MS Paint's): look again at the
         # largest of the medians along rows, columns and diagonals, which keeps such a line, along it, and
         # still removes a lone pixel. Only if it keeps most of what stands out in the picture itself, as it
-        # does a pen's line: of specks and noise it keeps the few that happen to touch.
+        # does a pen's line (of specks and noise it keeps the few that happen to touch), and most of what it
+        # keeps lies on chains longer than six pixels, as a line does (not dust of short specks, even touching).
         thin = np.maximum(_line_median(grey) - paper, 0)
         stroke, cut = _stroke_level(thin)
         solid = thin > cut
-        if solid.sum() < 0.5 * np.sum(ink > cut):
+        chains = solid
+        for _ in range(3):  # a pixel at the end of a chain has one neighbour or none: three pixels off each end
+            chains = chains & (_neighbours(chains) >= 2)
+        if solid.sum() < 0.5 * np.sum(ink > cut) or chains.sum() < 0.6 * solid.sum():
             raise
 
     # Map linearly from just above the paper's noise (0) to the stroke level (1): paper texture goes to
@@ -288,6 +292,13 @@ def _stroke_level(smooth):
     if stroke - floor < max(MIN_CONTRAST, 6 * noise):
         raise PictureError("no ink found: the picture looks blank (only faint marks or noise)")
     return stroke, floor + max(4 * noise, 0.25 * (stroke - floor))
+
+
+def _neighbours(mask):
+    """How many of the 8 neighbours of each pixel of bool [H, W] are set: int [H, W]."""
+    p = np.pad(mask, 1).astype(np.int8)
+    h, w = mask.shape
+    return sum(p[1 + dy:1 + dy + h, 1 + dx:1 + dx + w] for dy in (-1, 0, 1) for dx in (-1, 0, 1)) - mask
 
 
 def _line_median(a):

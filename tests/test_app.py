@@ -466,6 +466,16 @@ def test_a_one_pixel_pen_is_read_like_a_wider_one(tmp_path):
     sheet[specks] = rng.uniform(0, 0.5, specks.sum())
     with pytest.raises(PictureError, match="no ink found"):
         mnist_picture.mnist_input(save(to_image(sheet), tmp_path / "specks.png"))
+    # ... nor dust of specks 2 or 3 pixels long, which the look along lines keeps: they are no chains
+    for length in (2, 3):
+        sheet = np.full((300, 300), 0.9, np.float32)
+        for y, x, across in zip(rng.integers(0, 296, 100), rng.integers(0, 296, 100), rng.random(100) < 0.5):
+            if across:
+                sheet[y, x:x + length] = 0.3
+            else:
+                sheet[y:y + length, x] = 0.3
+        with pytest.raises(PictureError, match="no ink found"):
+            mnist_picture.mnist_input(save(to_image(sheet), tmp_path / ("dust%d.png" % length)))
 
 
 def test_thin_pen_strokes_are_thickened_to_mnists_width(mnist, tmp_path):
