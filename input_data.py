@@ -432,6 +432,8 @@ def _file_system_bytes(error):
     if not isinstance(error, UnicodeEncodeError):
         raise error
     text = error.object[error.start:error.end]
+    if "a".encode(error.encoding) != b"a":  # UTF-16 or such: raw bytes would not fit in; escaped instead
+        return text.encode("ascii", "backslashreplace").decode("ascii"), error.end
     try:
         return os.fsencode(text), error.end
     except UnicodeError:  # not from a file name: as Python would escape it

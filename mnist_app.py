@@ -167,9 +167,10 @@ def shown(path):
 
 
 def _quoted(text):
-    """text quoted as repr() quotes it, but a byte that is not UTF-8 (a surrogate) as \\xNN, not \\udcNN."""
-    return "'%s'" % "".join("\\x%02x" % (ord(c) - 0xDC00) if "\udc80" <= c <= "\udcff" else repr(c)[1:-1]
-                            for c in text)
+    """text in single quotes, escaped as repr() escapes it, but a byte that is not UTF-8 (a surrogate) as
+    \\xNN, not \\udcNN."""
+    return "'%s'" % "".join("\\x%02x" % (ord(c) - 0xDC00) if "\udc80" <= c <= "\udcff"
+                            else "\\'" if c == "'" else repr(c)[1:-1] for c in text)
 
 
 def _error(path, reason):

@@ -178,7 +178,8 @@ def run_main(main, exit_now=False):
 
 
 def check_model_dir(model_dir):
-    """Raises UserError if model_dir is empty, is not valid UTF-8, is a file or lies under one."""
+    """Raises UserError if model_dir is empty, is not valid UTF-8 (or is, where Python reads file names
+    otherwise), is a file or lies under one, or is or lies under a symbolic link that leads nowhere."""
     if not model_dir:
         raise UserError("the model directory must not be an empty path")
     try:
@@ -195,12 +196,12 @@ def check_model_dir(model_dir):
     try:
         info = os.stat(model_dir)
     except FileNotFoundError:  # to be created, unless it or a directory above it is a link to nothing
-        path = os.path.abspath(model_dir)
-        while not os.path.lexists(path) and os.path.dirname(path) != path:
+        path = model_dir.rstrip(os.sep) or os.sep  # as given: "link/../x" goes through link
+        while path and not os.path.lexists(path) and os.path.dirname(path) != path:
             path = os.path.dirname(path)
-        if os.path.islink(path) and not os.path.exists(path):
-            where = "" if path == os.path.abspath(model_dir) else ": " + path
-            raise UserError("model directory %s%s is a symbolic link to %s, which does not exist"
+        if path and os.path.islink(path) and not os.path.exists(path):
+            where = "" if path == model_dir.rstrip(os.sep) else ": " + path
+            raise UserError("model directory %s%s is a symbolic link to %s, which leads nowhere"
                             % (model_dir, where, os.readlink(path))) from None
         return
     except PermissionError:  # said when its checkpoints are looked for

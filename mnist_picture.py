@@ -373,12 +373,12 @@ def _ruling_slope(a):
     """
     h, w = a.shape
     width = w
-    if w < 64 or h < 16:
-        return 0.0
     scale = -(-max(h, w) // WORK_SIZE)
     if scale > 1:  # a second look at FINE_SIZE: the slope is that of the picture at WORK_SIZE
         a = a[:h - h % scale, :w - w % scale].reshape(h // scale, scale, w // scale, scale).mean(axis=(1, 3))
         h, w = a.shape
+    if w < 64 or h < 16:
+        return 0.0
     paper = float(np.percentile(a[::3, ::3], 90))
     a = np.maximum(a, np.float32(LINE_DARKEST * paper))
     k = max(2, round(0.02 * max(h, w)))
@@ -413,7 +413,11 @@ def _ruling_slope(a):
     for _ in range(2):  # the second time with windows centred by the first fit
         if centres.size == 0:
             return 0.0
-        slope, centres = _fit_lines(profiles, middles, centres, slope, LINE_DARKEST * paper)
+        slope, centres, seen = _fit_lines(profiles, middles, centres, slope, LINE_DARKEST * paper)
+    # Ruling is three printed lines or more, each seen across at least half the picture (a stroke of a
+    # digit is one line, seen only where the digit is)
+    if np.sum(seen >= 0.5) < 3:
+        return 0.0
     return slope if abs(slope) * width >= 0.5 and abs(slope) <= MAX_TILT else 0.0
 
 
@@ -426,9 +430,10 @@ def _fit_lines(profiles, middles, centres, slope, ink):
       centres: float [L], each line's row at the middle, roughly; slope: roughly.
       ink: a window this dark (or darker) holds ink, not just a line: that band is left out.
     Returns:
-      (slope, centres): least squares over the lines' centroids in 7-row windows about where they were
-      expected (rows weighted by their dip below the window's brightest); lines seen in fewer than 3 bands
-      are dropped.
+      (slope, centres, seen): least squares over the lines' centroids in 7-row windows about where they
+      were expected (rows weighted by their dip below the window's brightest); lines seen in fewer than 3
+      bands are dropped; seen: for each line kept, the fraction of the bands it crosses inside the
+      picture that it was seen in.
     """
     h, bands = profiles.shape
     at = np.rint(centres[:, None] + slope * middles).astype(np.intp)  # [L, bands]
@@ -438,18 +443,19 @@ def _fit_lines(profiles, middles, centres, slope, ink):
     window = profiles[rows, np.arange(bands)[:, None]]
     weight = np.maximum(window.max(axis=2, keepdims=True) - window, 0)
     total = weight.sum(axis=2)
+    inside = ok.sum(axis=1)
     ok &= (total > 0) & (window.min(axis=2) > ink + 1e-3)
     y = (weight * rows).sum(axis=2) / np.maximum(total, 1e-12)
     seen = ok.sum(axis=1) >= 3
     ok &= seen[:, None]
     if not seen.any():
-        return slope, centres[seen]
+        return slope, centres[seen], np.zeros(0)
     n = np.maximum(ok.sum(axis=1), 1)
     x_mean = (ok * middles).sum(axis=1) / n
     y_mean = (ok * y).sum(axis=1) / n
     dx, dy = (middles - x_mean[:, None]) * ok, (y - y_mean[:, None]) * ok
     slope = float(np.sum(dx * dy) / max(np.sum(dx * dx), 1e-9))
-    return slope, (y_mean - slope * x_mean)[seen]
+    return slope, (y_mean - slope * x_mean)[seen], (ok.sum(axis=1) / np.maximum(inside, 1))[seen]
 
 
 def _dips(profiles, k):
@@ -508,8 +514,8 @@ def _line_factors(level, k, sub=1):
     """Factors dividing the printed lines' dips out of a level (see _ruled_lines), or None: too few lines.
 
     level: float32 [L], NaN where a line has too few pixels; k: the closing's half width; sub: lines per
-    pixel (4 for turned lines: a printed line then spans two of them or more, three printed lines are
-    needed, and _sloping looks at every fourth)."""
+    pixel (4 for turned lines: a printed line then spans two of them or more, runs less than a pixel apart
+    count as one, three printed lines are needed, and _sloping looks at every fourth)."""
     factor = np.ones(level.size, np.float32)  # 1 for the lines with too few pixels
     ends = np.flatnonzero(~np.isnan(level))
     if ends.size == 0:
@@ -518,7 +524,7 @@ def _line_factors(level, k, sub=1):
     base = _sliding(_sliding(level, k, np.maximum), k, np.minimum)
     dip = np.concatenate(([0], (base - level > 0.05).astype(np.int8), [0]))
     edges = np.flatnonzero(np.diff(dip))
-    found = 0
+    found, last = 0, None
     for start, end in zip(edges[::2], edges[1::2]):  # each run [start, end) of dipping lines
         paper = float(base[start:end].min())
         beside = [level[i] for i in (start - 1, end) if 0 <= i < level.size]
@@ -527,7 +533,8 @@ def _line_factors(level, k, sub=1):
                 and not (start == 0 and _sloping(level[::sub]))
                 and not (end == level.size and _sloping(level[::-sub]))):
             factor[first + start:first + end] = base[start:end] / np.maximum(level[start:end], 1e-3)
-            found += 1
+            found += last is None or start - last >= sub  # runs less than a pixel apart: one printed line
+            last = end
     return factor if found >= (2 if sub == 1 else 3) else None
 
 

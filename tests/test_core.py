@@ -571,3 +571,13 @@ def test_training_files_with_only_the_validation_images_are_one_line_error(tmp_p
     assert exit.value.code == 1 and "Training on MNIST" not in out
     assert err == "error: %s holds 5000 images, all held out for validation: none left to train on\n" % (
         tmp_path / input_data.TRAIN_IMAGES)
+
+
+def test_output_streams_write_file_names_as_their_bytes():
+    # The output streams' error handler: what the encoding cannot write is the file system's bytes for it (a name
+    # that is not UTF-8, or any name on an ASCII stream); on a stream that is not ASCII-compatible (UTF-16),
+    # where raw bytes would not fit in, an escape instead of a traceback.
+    input_data.prepare_std_streams()  # registers the handler
+    assert "x\udcff".encode("utf-8", "file_system_bytes") == b"x\xff"
+    assert "caf\u00e9".encode("ascii", "file_system_bytes") == "caf\u00e9".encode("utf-8")
+    assert "x\udcff".encode("utf-16-le", "file_system_bytes").decode("utf-16-le") == "x\\udcff"

@@ -350,13 +350,15 @@ def test_a_model_dir_through_a_link_to_nothing_is_one_line_error(mnist_dir, tmp_
     import mnist_backward
     from mnist_common import run_main
     os.symlink(tmp_path / "gone", tmp_path / "link")
-    for model_dir, where in ((tmp_path / "link", ""), (tmp_path / "link" / "sub", ": %s" % (tmp_path / "link"))):
+    through = ": %s" % (tmp_path / "link")
+    for model_dir, where in ((tmp_path / "link", ""), (tmp_path / "link" / "sub", through),
+                             (str(tmp_path / "link") + "/../m", through)):  # ("..": after following the link)
         with pytest.raises(SystemExit) as exit:
             run_main(lambda: mnist_backward.main(["--steps", "5", "--model-dir", str(model_dir),
                                                   "--data-dir", mnist_dir]))
         out, err = capsys.readouterr()
         assert (exit.value.code, out) == (1, "")
-        assert err == "error: model directory %s%s is a symbolic link to %s, which does not exist\n" % (
+        assert err == "error: model directory %s%s is a symbolic link to %s, which leads nowhere\n" % (
             model_dir, where, tmp_path / "gone")
     assert sorted(os.listdir(tmp_path)) == ["link"]
 
