@@ -390,7 +390,7 @@ def _ruling_slope(a):
     middles = (np.arange(bands) + 0.5) * 16 - w / 2  # band centres from the picture's middle
     # Printed lines cross every band: where most bands have no narrow dip at all, nothing is ruled
     # (most pictures, at a tenth of the search's cost).
-    dipped = (_sliding(_sliding(profiles.T, k, np.maximum), k, np.minimum) - profiles.T).max(axis=1)  # [bands]
+    dipped = (_closing(profiles.T, k) - profiles.T).max(axis=1)  # [bands]
     if np.median(dipped) < 0.01:
         return 0.0
     edge = int(np.ceil(MAX_TILT * w / 2)) + 1
@@ -398,7 +398,7 @@ def _ruling_slope(a):
     slopes = np.arange(-reach, reach + 1) * step
     shifts = np.rint(slopes[:, None] * middles).astype(np.intp) + edge  # [slopes, bands]
     summed = padded[np.arange(bands)[:, None], shifts[:, :, None] + np.arange(h)].mean(axis=1)  # [slopes, H]
-    dips = _dips(summed, k)
+    dips = np.square(_closing(summed, k) - summed).sum(axis=1)  # [slopes]
     best = int(np.argmax(dips))
     if dips[best] < 2 * np.median(dips):  # no straight lines across the picture
         return 0.0
@@ -407,7 +407,7 @@ def _ruling_slope(a):
     # each band (the centroid of its dip there, to a fraction of a pixel) moves along the bands by the slope,
     # fitted by least squares over all the lines (_fit_lines).
     slope, profile = float(slopes[best]), summed[best]
-    dip = _sliding(_sliding(profile, k, np.maximum), k, np.minimum) - profile
+    dip = _closing(profile, k) - profile
     lines = np.flatnonzero((dip >= 0.02) & (dip == _sliding(dip, k, np.maximum)))
     centres = lines.astype(np.float64)
     for _ in range(2):  # the second time with windows centred by the first fit
@@ -456,11 +456,6 @@ def _fit_lines(profiles, middles, centres, slope, ink):
     dx, dy = (middles - x_mean[:, None]) * ok, (y - y_mean[:, None]) * ok
     slope = float(np.sum(dx * dy) / max(np.sum(dx * dx), 1e-9))
     return slope, (y_mean - slope * x_mean)[seen], (ok.sum(axis=1) / np.maximum(inside, 1))[seen]
-
-
-def _dips(profiles, k):
-    """Sum of the squared dips of each profile [T, L] below its grey closing (max, then min, over 2k + 1): [T]."""
-    return np.square(_sliding(_sliding(profiles, k, np.maximum), k, np.minimum) - profiles).sum(axis=1)
 
 
 def _line_levels(a, slope):
@@ -521,7 +516,7 @@ def _line_factors(level, k, sub=1):
     if ends.size == 0:
         return None
     first, level = ends[0], level[ends[0]:ends[-1] + 1]
-    base = _sliding(_sliding(level, k, np.maximum), k, np.minimum)
+    base = _closing(level, k)
     dip = np.concatenate(([0], (base - level > 0.05).astype(np.int8), [0]))
     edges = np.flatnonzero(np.diff(dip))
     found, last = 0, None
@@ -547,6 +542,12 @@ def _sloping(a):
     first, second = float(a[3] - a[0]), float(a[6] - a[3])
     small, large = sorted((abs(first), abs(second)))
     return first * second > 0 and small >= max(0.01, 0.5 * large)
+
+
+def _closing(a, k):
+    """Grey closing of a along its last axis: max, then min, over windows of 2k + 1 (dips narrower than that
+    filled in)."""
+    return _sliding(_sliding(a, k, np.maximum), k, np.minimum)
 
 
 def _sliding(a, k, reduce):
