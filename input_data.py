@@ -14,6 +14,7 @@ import codecs
 import gzip
 import hashlib
 import http.client
+import io
 import os
 import stat
 import sys
@@ -387,6 +388,8 @@ def read_test_set(train_dir=None, one_hot=False, source_url=DEFAULT_SOURCE_URL):
     return Datasets(train=None, validation=None, test=DataSet(images, labels))
 
 
+STDOUT = "standard output"  # how an error writing to stdout names it
+
 DATA_DIR_HELP = "MNIST directory (default: $%s, else %s)" % (DATA_DIR_ENV, DEFAULT_DATA_DIR)
 
 
@@ -423,6 +426,41 @@ def prepare_std_streams():
         stream = getattr(sys, name)
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="surrogateescape" if fd == 0 else "file_system_bytes")
+    try:
+        plain = type(sys.stdout) is io.TextIOWrapper and sys.stdout.fileno() == 1  # not a test's capture
+    except (OSError, ValueError):
+        plain = False
+    if plain:
+        _replaced.append(sys.stdout)  # it shares its buffer with ours, which its closing would close
+        sys.stdout.flush()
+        sys.stdout = _Stdout(sys.stdout.buffer, encoding=sys.stdout.encoding, errors=sys.stdout.errors,
+                             line_buffering=sys.stdout.line_buffering, write_through=sys.stdout.write_through)
+
+
+_replaced = []
+
+
+class _Stdout(io.TextIOWrapper):
+    """sys.stdout whose write errors name it: `> /dev/full` ends in "standard output: No space left on device"
+    rather than in an error that names no file (Python's own stdout raises OSErrors without a file name)."""
+
+    def write(self, text):
+        try:
+            return super().write(text)
+        except OSError as e:
+            raise _named_stdout(e)
+
+    def flush(self):
+        try:
+            return super().flush()
+        except OSError as e:
+            raise _named_stdout(e)
+
+
+def _named_stdout(error):
+    if error.filename is None:
+        error.filename = STDOUT
+    return error
 
 
 def _file_system_bytes(error):
@@ -476,7 +514,7 @@ def main(argv=None):
         sys.stdout.flush()
     except OSError as e:  # `| head -c0`, `> /dev/full`: said once, not again as Python exits
         if not isinstance(e, BrokenPipeError):
-            print("error: cannot write the summary: %s" % (e.strerror or e), file=sys.stderr)
+            print("error: %s: %s" % (STDOUT, e.strerror or e), file=sys.stderr)
         drop_stdout()
         return 1
     return 0

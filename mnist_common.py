@@ -154,8 +154,10 @@ def run_main(main, exit_now=False):
     except BrokenPipeError:  # the reader of our output went away (`... | head`): stop quietly
         input_data.drop_stdout()
         status = 1
-    except OSError as e:  # e.g. a model directory that is a file, or not writable
+    except OSError as e:  # e.g. a model directory that is a file, or not writable; stdout on a full disk
         print("error: %s: %s" % (e.filename, e.strerror) if e.filename else "error: %s" % e, file=sys.stderr)
+        if e.filename == input_data.STDOUT:  # what it holds is not tried again
+            input_data.drop_stdout()
         status = 1
     except tf.errors.OpError as e:  # TensorFlow could not read or write a file
         print("error: %s" % error_reason(e), file=sys.stderr)
@@ -165,7 +167,9 @@ def run_main(main, exit_now=False):
         status = 130
     try:
         sys.stdout.flush()
-    except BrokenPipeError:
+    except OSError as e:  # a closed pipe, quietly; a full disk (`> /dev/full`), said
+        if not isinstance(e, BrokenPipeError):
+            print("error: %s: %s" % (input_data.STDOUT, e.strerror or e), file=sys.stderr)
         input_data.drop_stdout()
         status = status or 1
     if exit_now:

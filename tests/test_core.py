@@ -5,6 +5,7 @@ import hashlib
 import http.server
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -234,9 +235,31 @@ def test_input_data_cli_output_that_cannot_be_written(mnist_dir):
     command = [sys.executable, os.path.join(ROOT, "input_data.py"), "--data-dir", str(mnist_dir)]
     with open("/dev/full", "w") as full:  # every write fails with ENOSPC
         proc = subprocess.run(command, cwd=ROOT, env=_env(), stdout=full, stderr=subprocess.PIPE, text=True)
-    assert (proc.returncode, proc.stderr) == (1, "error: cannot write the summary: No space left on device\n")
+    assert (proc.returncode, proc.stderr) == (1, "error: standard output: No space left on device\n")
     closed = run_script_redirected(">&-", "input_data.py", "--data-dir", mnist_dir)  # nothing to write to: fine
     assert (closed.returncode, closed.stderr) == (0, "")
+
+
+@pytest.mark.parametrize("script, args, unbuffered", [
+    ("mnist_app.py", ["--model-dir", "{empty}", "{empty}/w.png"], ""),  # "No checkpoint file found": at exit
+    ("mnist_test.py", ["--model-dir", "{model}", "--once"], "1"),       # the accuracy line, as it is printed
+    ("mnist_backward.py", ["--model-dir", "{model}", "--steps", "2"], ""),  # "already at step": at exit
+])
+def test_output_that_cannot_be_written_is_named(tmp_path, trained_model, mnist_dir, script, args, unbuffered):
+    """`> /dev/full`: one line naming standard output, status 1, whether Python buffers stdout or not (before:
+    a nameless "[Errno 28]", or a traceback and status 120 when the failure came at the exit's flush)."""
+    from PIL import Image
+    Image.new("L", (28, 28), 255).save(tmp_path / "w.png")
+    shutil.copytree(trained_model, tmp_path / "model")  # the shared model stays as it is
+    args = [a.format(empty=tmp_path, model=tmp_path / "model") for a in args]
+    env = _env({input_data.DATA_DIR_ENV: mnist_dir})
+    env.pop("PYTHONUNBUFFERED", None)
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = unbuffered
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, os.path.join(ROOT, script), *args], cwd=ROOT, env=env, stdout=full,
+                              stderr=subprocess.PIPE, text=True, timeout=300)
+    assert (proc.returncode, proc.stderr) == (1, "error: standard output: No space left on device\n")
 
 
 @pytest.fixture
