@@ -83,7 +83,9 @@ def open_picture(path, transpose=True, draft=None):
     try:
         if info.st_size == 0:
             raise PictureError("empty file (0 bytes)")
-        with Image.open(path) as img:
+        # Opened from a file object, not by name: given a name, Pillow maps an uncompressed picture into memory
+        # at its upright size, which garbles a TIFF stored turned (orientation 5 to 8; Pillow turns TIFFs itself).
+        with open(path, "rb") as f, Image.open(f) as img:
             width, height = img.size  # from the header: nothing decoded yet
             if width * height > MAX_PIXELS:
                 raise PictureError("%dx%d is %.0f megapixels, over the %d-megapixel limit; refused "

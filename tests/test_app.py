@@ -380,6 +380,19 @@ def test_picture_modes(tmp_path, digits, kind):
     assert aligned_difference(field, reference) < 0.06, kind
 
 
+@pytest.mark.parametrize("mode", ["L", "RGBA", "P", "CMYK"])
+def test_uncompressed_tiff_stored_turned(tmp_path, digits, mode):
+    """An uncompressed TIFF stored turned (orientation 6): Pillow, given the file's name, mapped it into memory
+    at its upright size and garbled it (it turns TIFFs itself)."""
+    grey = digit_grey(digits[0][1], (180, 150), (30, 15, 120))
+    reference = mnist_picture.mnist_input(save(to_image(grey), tmp_path / "reference.png"))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # turn 90 degrees clockwise to view: stored turned counter-clockwise
+    path = save(to_image(grey).convert(mode).transpose(Image.Transpose.ROTATE_90), tmp_path / "t.tif", exif=exif)
+    assert Image.open(path).info.get("compression", "raw") == "raw"
+    assert aligned_difference(mnist_picture.mnist_input(path), reference) < 0.06
+
+
 def test_blank_pictures_are_reported(tmp_path):
     rng = np.random.default_rng(2)
     pictures = {
