@@ -162,11 +162,13 @@ def _flatten(grey, alpha):
     If most of the picture is transparent, the transparent part is the background and the opaque part the
     ink (a digit drawn on a transparent layer): the paper is then whichever of white or black contrasts
     with that ink. Otherwise the opaque part holds its own paper (e.g. a photo with transparent corners):
-    the transparent part is filled with that paper's median level.
+    the transparent part is filled with that paper's median level. Opaque is at least half the picture's
+    highest opacity: a digit drawn at half opacity or less is still seen.
     """
-    opaque = alpha >= 0.5
-    if not opaque.any():
+    visible = float(alpha.max())
+    if visible == 0:
         return np.ones_like(grey)  # nothing visible: blank paper
+    opaque = alpha >= 0.5 * visible
     ink_level = float(np.median(grey[opaque]))
     if opaque.mean() < 0.5:
         paper = 1.0 if ink_level < 0.5 else 0.0

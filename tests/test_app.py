@@ -393,6 +393,16 @@ def test_uncompressed_tiff_stored_turned(tmp_path, digits, mode):
     assert aligned_difference(mnist_picture.mnist_input(path), reference) < 0.06
 
 
+@pytest.mark.parametrize("mode", ["RGBA", "LA"])
+def test_digit_drawn_at_low_opacity_on_a_transparent_layer(tmp_path, digits, mode):
+    """A black digit drawn at 40% opacity: no pixel is more than half opaque, and it was called blank."""
+    grey = digit_grey(digits[0][1], (180, 150), (30, 15, 120))
+    reference = mnist_picture.mnist_input(save(to_image(grey), tmp_path / "reference.png"))
+    alpha = to_image((1 - grey) * 0.4)
+    path = save(Image.merge(mode, [Image.new("L", alpha.size, 0)] * (len(mode) - 1) + [alpha]), tmp_path / "t.png")
+    assert aligned_difference(mnist_picture.mnist_input(path), reference) < 0.06
+
+
 def test_blank_pictures_are_reported(tmp_path):
     rng = np.random.default_rng(2)
     pictures = {
