@@ -892,8 +892,10 @@ def mnist_array(img, reopen=None):
         # A small digit in a large picture (a phone photo of a sheet): reduced it has few pixels left, so
         # read its neighbourhood (three times its size) again from the full-size picture.
         big = at(None)
-        to_big = big.width / ink.shape[1]  # working pixel -> full-size pixel
-        box = [round(v * to_big) for v in (left - side, top - side, right + side, bottom + side)]
+        # working pixel -> full-size pixel, along each axis (a picture a few pixels wide is 1 or 2 once reduced)
+        to_x, to_y = big.width / ink.shape[1], big.height / ink.shape[0]
+        box = [round(v * to) for v, to in zip((left - side, top - side, right + side, bottom + side),
+                                               (to_x, to_y, to_x, to_y))]
         box = (max(0, box[0]), max(0, box[1]), min(big.width, box[2]), min(big.height, box[3]))
         try:
             closer, closer_box, _ = _read(grey_levels(big.crop(box)))

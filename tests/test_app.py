@@ -268,6 +268,16 @@ def test_a_strip_many_times_wider_than_high(tmp_path, digits):
     np.testing.assert_allclose(coef, [0.9, 0, 0], atol=1e-6)  # level paper, one row of blocks: a level plane
 
 
+def test_a_strip_a_few_pixels_wide(tmp_path):
+    """A picture 3 pixels wide and 700 tall is 1 wide once reduced: the small digit read again from the full-size
+    picture was cut out with the horizontal scale (3) used down too (for 2.19), past the picture's bottom, and
+    Pillow's crop refused it ('cannot process this L picture')."""
+    grey = np.ones((700, 3), np.float32)
+    grey[346:658, 1] = 0.0  # a stroke down the middle, low in the strip
+    field = mnist_picture.mnist_input(save(to_image(grey), tmp_path / "strip.png"))
+    assert field.shape == (784,) and field.max() == 1.0
+
+
 def turned_lines(shape, slope, spacing, thick, offset=0.0):
     """Coverage [H, W] in [0, 1] of printed lines along y = c + slope * (x - W / 2), every `spacing` rows,
     `thick` rows thick, anti-aliased (each pixel's overlap with a line, as a camera would record it)."""
