@@ -93,7 +93,8 @@ def open_picture(path, transpose=True, draft=None):
                                    % (width, height, width * height / 1e6, MAX_PIXELS // 1_000_000))
             if width == 0 or height == 0:
                 raise PictureError("picture has no pixels (%dx%d)" % (width, height))
-            img.seek(0)  # an animated picture: its first frame
+            # (an animation is opened at its first frame, which is the one read: no seek(0), which SPIDER, a
+            # microscope format, refuses for a file of one picture)
             if draft and img.format == "JPEG" and max(img.size) > 2 * draft:
                 img.draft(img.mode, (draft, draft))  # DCT scaling: decodes 1/2 .. 1/8 size
             img.load()

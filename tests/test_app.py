@@ -413,6 +413,16 @@ def test_digit_drawn_at_low_opacity_on_a_transparent_layer(tmp_path, digits, mod
     assert aligned_difference(mnist_picture.mnist_input(path), reference) < 0.06
 
 
+def test_a_picture_pillow_cannot_seek_in(tmp_path, digits):
+    """A SPIDER picture (a microscope format Pillow reads, 32-bit float) that is not a stack refuses seek(0):
+    it was 'cannot decode the picture: attempt to seek in a non-stack file'."""
+    grey = digit_grey(digits[0][1], (180, 150), (30, 15, 120))
+    reference = mnist_picture.mnist_input(save(to_image(grey), tmp_path / "reference.png"))
+    path = save(Image.fromarray(grey), tmp_path / "digit.spi", format="SPIDER")
+    assert aligned_difference(mnist_picture.mnist_input(path), reference) < 0.06
+    assert mnist_app.prepare(path, "seed").shape == (784,)
+
+
 def test_blank_pictures_are_reported(tmp_path):
     rng = np.random.default_rng(2)
     pictures = {
