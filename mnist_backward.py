@@ -262,7 +262,11 @@ def backward(mnist, steps=STEPS, batch_size=BATCH_SIZE, model_dir=MODEL_SAVE_PAT
             def save(step):
                 try:
                     saver.save(sess, tf_save_path, global_step=global_step)
-                except (tf.errors.OpError, OSError) as e:  # a full disk, say: the checkpoints before stay
+                except (tf.errors.OpError, OSError, ValueError) as e:  # a full disk, say: the checkpoints before stay
+                    # (ValueError: the Saver's "Parent directory ... doesn't exist", raised over TensorFlow's own
+                    # error when the model directory was replaced meanwhile; that error says what is wrong.)
+                    if isinstance(e, ValueError) and isinstance(e.__context__, tf.errors.OpError):
+                        e = e.__context__
                     raise UserError("saving the checkpoint of step %d failed (%s); training stopped, and a rerun "
                                     "resumes from the newest complete checkpoint" % (step, error_reason(e))) from None
                 while stale:

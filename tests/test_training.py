@@ -603,6 +603,29 @@ def test_a_save_that_fails_stops_training_with_one_line_and_keeps_the_checkpoint
     assert ema_accuracy(str(tmp_path), mnist) > 0  # still restores
 
 
+def test_a_model_dir_replaced_by_a_file_during_training_is_one_line(tmp_path, mnist, monkeypatch):
+    # rm -r model; touch model, while the trainer runs: TensorFlow's Saver raised a ValueError ("Parent directory
+    # of ... doesn't exist") over its own error, and the trainer ended in a traceback.
+    from mnist_common import UserError
+    import mnist_backward
+    model_dir = tmp_path / "m"
+    real_save, calls = tf.train.Saver.save, []
+
+    def save(self, sess, path, **kwargs):
+        calls.append(path)
+        if len(calls) == 2:
+            shutil.rmtree(model_dir)
+            model_dir.write_text("")
+        return real_save(self, sess, path, **kwargs)
+
+    monkeypatch.setattr(tf.train.Saver, "save", save)
+    with pytest.raises(UserError) as e:
+        mnist_backward.backward(mnist, steps=150, model_dir=str(model_dir), log_every=100, seed=3)
+    assert str(e.value) == ("saving the checkpoint of step 101 failed (%s-101.data-00000-of-00001; Not a "
+                            "directory); training stopped, and a rerun resumes from the newest complete checkpoint"
+                            % (model_dir / "mnist_model"))
+
+
 def test_a_reader_that_goes_away_loses_no_step(tmp_path, mnist_dir):
     # `mnist_backward.py | head -3`: the progress line that finds the pipe closed comes after its checkpoint
     # is saved, so the run ends quietly (status 1) with every step up to that line kept.
