@@ -213,6 +213,12 @@ def download(filename, directory, source_url=DEFAULT_SOURCE_URL, md5=None):
         raise DataError("%s is missing from %s, where it cannot be downloaded to (%s); put the file there "
                         "or download it from %s" % (filename, directory, e.strerror or e, url)) from None
     try:
+        umask = os.umask(0o22)
+        os.umask(umask)
+        try:  # mkstemp's file is private (0600): the data file gets the mode any new file would, for other users too
+            os.fchmod(fd, 0o666 & ~umask)
+        except OSError:  # a file system without modes: as it is
+            pass
         digest = hashlib.md5()
         done = total = 0
         with os.fdopen(fd, "wb") as out:

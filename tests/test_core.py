@@ -291,6 +291,19 @@ def test_download_checks_md5_and_is_atomic(tmp_path, http_dir):
     assert os.listdir(dest) == []  # neither the file nor a partial one
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_downloaded_file_has_the_mode_of_any_new_file(tmp_path, http_dir, umask):
+    # It was always 0600 (mkstemp's), so a shared data directory's files could not be read by other users.
+    served, url = http_dir
+    (served / "x.gz").write_bytes(b"data")
+    before = os.umask(umask)
+    try:
+        path = input_data.download("x.gz", str(tmp_path), url)
+    finally:
+        os.umask(before)
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask
+
+
 @pytest.fixture
 def raw_http(tmp_path):
     """A server on 127.0.0.1 that answers every connection with the bytes put in the list it yields."""
