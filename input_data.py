@@ -11,14 +11,17 @@ disk are checked structurally (gzip, IDX magic, dimensions, sizes), so a damaged
 """
 import argparse
 import codecs
+import contextlib
 import gzip
 import hashlib
 import http.client
 import io
 import os
+import signal
 import stat
 import sys
 import tempfile
+import threading
 import urllib.request
 import zlib
 
@@ -189,11 +192,42 @@ def _download_failure(error, done, total):
     return " ".join(str(getattr(error, "reason", error)).split())
 
 
+class _Terminated(BaseException):
+    """SIGTERM, raised where it would have ended the process at once (see _cleaning_up_on_sigterm)."""
+
+
+def _raise_terminated(signum, frame):
+    raise _Terminated
+
+
+@contextlib.contextmanager
+def _cleaning_up_on_sigterm():
+    """SIGTERM (kill, timeout) in the block, which would end the process where it stands, still ends it, by the
+    same signal, but after the block's own clean-up (its finally clauses) has run. Only where SIGTERM has its
+    default action, in the main thread (the only one Python runs handlers in); elsewhere nothing changes."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL):
+        yield
+        return
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    except _Terminated:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        sys.stderr.flush()
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise SystemExit(128 + signal.SIGTERM) from None  # (not reached: the signal ends the process)
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@_cleaning_up_on_sigterm()
 def download(filename, directory, source_url=DEFAULT_SOURCE_URL, md5=None):
     """Downloads source_url + filename into directory, atomically, checking its MD5 when one is given.
 
     The bytes go to a temporary file in the same directory, renamed into place only once complete and
-    verified, so an interrupted or bad download never leaves a file under the real name.
+    verified, so an interrupted or bad download never leaves a file under the real name; nor, interrupted by
+    Ctrl+C or SIGTERM, its temporary file or the directories it made.
 
     Returns:
       The path of the downloaded file.

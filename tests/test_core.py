@@ -6,6 +6,7 @@ import http.server
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -336,6 +337,39 @@ def test_download_of_a_broken_reply_is_one_line(tmp_path, raw_http, answer, reas
         input_data.download("x.gz", str(tmp_path), url)
     assert str(e.value) == ("x.gz is missing from %s and could not be downloaded (%s); put the file in %s or "
                             "download it from %sx.gz" % (tmp_path, reason, tmp_path, url))
+    assert os.listdir(tmp_path) == []
+
+
+def test_sigterm_during_a_download_leaves_nothing_behind(tmp_path):
+    # `timeout 60 python mnist_backward.py` on a slow line: SIGTERM ended the process at once, leaving the
+    # partial download (.<name>.<random>.part) and the data directory made for it.
+    import socketserver
+    stop = threading.Event()
+
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self):
+            self.rfile.readline()
+            self.wfile.write(b"HTTP/1.0 200 OK\r\nContent-Length: 1000000\r\n\r\n" + b"x" * 100000)
+            self.wfile.flush()
+            stop.wait(60)  # and the rest never comes
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    code = ("import sys; sys.path.insert(0, %r); import input_data; input_data.read_data_sets(%r, source_url=%r)"
+            % (ROOT, str(tmp_path / "d" / "e"), "http://127.0.0.1:%d/" % server.server_address[1]))
+    proc = subprocess.Popen([sys.executable, "-c", code], env=_env(), stderr=subprocess.PIPE)
+    try:
+        assert proc.stderr.read(len(b"\rDownloading")) == b"\rDownloading"  # the first bytes are on disk
+        assert [name.endswith(".part") for name in os.listdir(tmp_path / "d" / "e")] == [True]
+        proc.terminate()
+        assert proc.wait(timeout=60) == -signal.SIGTERM  # still ended by the signal, as before
+    finally:
+        proc.kill()
+        proc.stderr.close()
+        stop.set()
+        server.shutdown()
+        server.server_close()
     assert os.listdir(tmp_path) == []
 
 
