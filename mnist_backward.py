@@ -255,13 +255,25 @@ def backward(mnist, steps=STEPS, batch_size=BATCH_SIZE, model_dir=MODEL_SAVE_PAT
                       % (len(leftovers), model_dir, ", ".join(leftovers)))
             sys.stdout.flush()
             save_path = os.path.join(model_dir, MODEL_NAME)  # as printed; TensorFlow is given tf_path(save_path)
-            tf_save_path = tf_path(save_path)
             graph.initialize(sess)
             run_step = graph.step_runner(sess)
 
             def save(step):
+                # A model directory deleted, moved aside or replaced meanwhile: TensorFlow would write into whatever
+                # directory is there now (making it if need be), so that one is made and claimed first.
                 try:
-                    saver.save(sess, tf_save_path, global_step=global_step)
+                    os.makedirs(model_dir, exist_ok=True)
+                    if claim_model_dir(model_dir):  # a new directory: the old one's checkpoints are left alone
+                        saver.set_last_checkpoints_with_time([])
+                        del stale[:]
+                except UserError:
+                    raise UserError("model directory %s was replaced during training, and the one there now is "
+                                    "being trained by another process; training stopped at step %d, not saved"
+                                    % (model_dir, step)) from None
+                except OSError:  # a file there now, say: the save fails below, and says so
+                    pass
+                try:
+                    saver.save(sess, tf_path(save_path), global_step=global_step)
                 except (tf.errors.OpError, OSError, ValueError) as e:  # a full disk, say: the checkpoints before stay
                     # (ValueError: the Saver's "Parent directory ... doesn't exist", raised over TensorFlow's own
                     # error when the model directory was replaced meanwhile; that error says what is wrong.)

@@ -317,15 +317,22 @@ def claim_model_dir(model_dir):
     Two trainers in one directory would write the same checkpoint names and delete each other's files. The
     claim is an exclusive flock on the directory itself: no file is added, and the kernel releases it when
     the process ends, even by SIGKILL. Claiming a directory this process holds already does nothing; where
-    the file system has no locks, nothing is claimed.
+    the file system has no locks, nothing is claimed. When the path has come to name another directory than
+    the one claimed (deleted, moved aside or replaced, then made anew), that one is claimed in its place: the
+    trainer calls this before each save, as TensorFlow would write into whatever directory is there.
 
+    Returns:
+      Whether a directory was claimed now (False: this process held it already).
     Raises:
       UserError: another process holds model_dir.
     """
     import fcntl  # here: only the trainer needs it
     key = os.path.realpath(model_dir)
-    if key in _claimed:
-        return
+    fd = _claimed.get(key)
+    if fd is not None:
+        now, held = os.stat(model_dir), os.fstat(fd)
+        if (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino):
+            return False
     fd = os.open(model_dir, os.O_RDONLY | os.O_DIRECTORY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -335,7 +342,10 @@ def claim_model_dir(model_dir):
                         "use another --model-dir" % model_dir) from None
     except OSError:  # no locks here (some network file systems): go on unguarded
         pass
+    if key in _claimed:  # the directory claimed before is no longer there: let it go
+        os.close(_claimed[key])
     _claimed[key] = fd
+    return True
 
 
 _training = set()              # real paths of the model directories a backward() of this process is training

@@ -721,6 +721,53 @@ def test_a_second_trainer_in_the_same_model_dir_is_refused(mnist_dir, tmp_path, 
     assert "Training on MNIST" not in out and os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize("name, taken", [("m", False), ("m", True), ("m[1]", False)])
+def test_a_model_dir_replaced_during_training_is_claimed_again(mnist, tmp_path, monkeypatch, name, taken):
+    # `mv m m.old` (or rm -r m) while the trainer runs, then perhaps a second trainer on m: the first one's lock
+    # stayed on m.old while it went on saving into the new m, beside (and over) the second one's checkpoints.
+    # (A name that TensorFlow reads as a pattern is reached through its directory's descriptor: its checkpoints
+    # went on into m.old; then they went into the new m, and the five-kept rule deleted m.old's.)
+    import fcntl
+    from mnist_common import UserError
+    import mnist_backward
+    model_dir = tmp_path / name
+    real_save, calls, other = tf.train.Saver.save, [], []
+
+    def save(self, sess, path, **kwargs):
+        calls.append(path)
+        if len(calls) == 2:  # the trainer holds the directory there now, and no one else can take it
+            fd = os.open(model_dir, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                with pytest.raises(BlockingIOError):
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            finally:
+                os.close(fd)
+        result = real_save(self, sess, path, **kwargs)
+        if len(calls) == 1:
+            os.rename(model_dir, tmp_path / "m.old")
+            if taken:  # a second trainer starts on m, and claims it
+                model_dir.mkdir()
+                other.append(os.open(model_dir, os.O_RDONLY | os.O_DIRECTORY))
+                fcntl.flock(other[0], fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return result
+
+    monkeypatch.setattr(tf.train.Saver, "save", save)
+    try:
+        if taken:
+            with pytest.raises(UserError) as e:
+                mnist_backward.backward(mnist, steps=150, model_dir=str(model_dir), log_every=100, seed=3)
+            assert str(e.value) == ("model directory %s was replaced during training, and the one there now is being "
+                                    "trained by another process; training stopped at step 101, not saved" % model_dir)
+            assert os.listdir(model_dir) == []  # nothing written into the other trainer's directory
+        else:  # nine saves: the five newest are kept
+            assert mnist_backward.backward(mnist, steps=150, model_dir=str(model_dir), log_every=20, seed=3) == 150
+            assert [checkpoint_step(p) for p in list_checkpoints(str(model_dir))] == [150, 141, 121, 101, 81]
+        assert [checkpoint_step(p) for p in list_checkpoints(str(tmp_path / "m.old"))] == [1]
+    finally:
+        for fd in other:
+            os.close(fd)
+
+
 def test_backward_called_from_code_lets_go_of_its_model_dir(mnist, tmp_path):
     import fcntl
     import threading
