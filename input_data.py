@@ -173,12 +173,18 @@ def dense_to_one_hot(labels, num_classes=NUM_CLASSES):
 # ----------------------------------------------------------------------------------------------------------
 # Downloading
 
-def _progress(name, done, total):
+def _progress(name, done, total, end=""):
+    """Writes the progress line of a download (end="\n": its last); a stderr that cannot be written (full,
+    a closed pipe) stops neither the download nor what follows."""
     if total > 0:
-        sys.stderr.write("\rDownloading %s: %3d%%" % (name, 100 * done // total))
+        text = "\rDownloading %s: %3d%%" % (name, 100 * done // total)
     else:
-        sys.stderr.write("\rDownloading %s: %d bytes" % (name, done))
-    sys.stderr.flush()
+        text = "\rDownloading %s: %d bytes" % (name, done)
+    try:
+        sys.stderr.write(text + end)
+        sys.stderr.flush()
+    except OSError:
+        pass
 
 
 def _download_failure(error, done, total):
@@ -271,11 +277,11 @@ def download(filename, directory, source_url=DEFAULT_SOURCE_URL, md5=None):
                         raise http.client.IncompleteRead(b"", total - done)
             except (OSError, ValueError, http.client.HTTPException) as e:  # URLError, HTTPError, timeouts: OSErrors
                 if done:
-                    sys.stderr.write("\n")
+                    _progress(filename, done, total, "\n")
                 raise DataError("%s is missing from %s and could not be downloaded (%s); "
                                 "put the file in %s or download it from %s"
                                 % (filename, directory, _download_failure(e, done, total), directory, url)) from None
-        sys.stderr.write("\n")
+        _progress(filename, done, total, "\n")
         if md5 and digest.hexdigest() != md5:
             raise DataError("%s: downloaded from %s with MD5 %s, expected %s; file discarded"
                             % (filename, url, digest.hexdigest(), md5))

@@ -373,6 +373,24 @@ def test_sigterm_during_a_download_leaves_nothing_behind(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_a_download_goes_on_when_its_progress_cannot_be_written(tmp_path, raw_http, monkeypatch):
+    # stderr on a full disk (2>/dev/full, a log on another file system) or a pipe whose reader left: the
+    # progress line's write failed, and that was taken for the download failing ("could not be downloaded
+    # (No space left on device)"), or once complete, the file was thrown away.
+    reply, url = raw_http
+    reply.append(b"HTTP/1.0 200 OK\r\nContent-Length: 200000\r\n\r\n" + b"data" * 50000)
+
+    class Full:
+        def write(self, text):
+            raise OSError(28, "No space left on device")
+
+        flush = write
+
+    monkeypatch.setattr(sys, "stderr", Full())
+    path = input_data.download("x.gz", str(tmp_path / "d"), url, md5=hashlib.md5(b"data" * 50000).hexdigest())
+    assert open(path, "rb").read() == b"data" * 50000
+
+
 def test_download_of_a_chunked_reply_ignores_its_content_length(tmp_path, raw_http):
     reply, url = raw_http  # HTTP says a Content-Length beside chunked encoding is to be ignored
     reply.append(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5000\r\n\r\n"
