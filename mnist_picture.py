@@ -798,6 +798,97 @@ def on_paper(grey):
     return padded, m
 
 
+def _seeded_runs(seeds, mask):
+    """The runs of bool [H, W] mask along its rows that hold a pixel of seeds: bool [H, W]."""
+    h, w = mask.shape
+    m = np.zeros((h, w + 1), bool)  # a column of False between rows: no run goes on into the next row
+    m[:, :w] = mask
+    run = np.cumsum(m & ~np.roll(m, 1)).reshape(h, w + 1)[:, :w] * mask  # each run's number, 0 off the mask
+    return np.isin(run, np.unique(run[seeds & mask])) & mask
+
+
+def _reached(seeds, mask):
+    """The pixels of bool [H, W] mask connected (along rows and columns) to those of seeds: bool [H, W]."""
+    region = seeds & mask
+    for _ in range(32):  # along rows, then columns, until nothing is added (a frame or a table: two rounds)
+        grown = _seeded_runs(_seeded_runs(region, mask).T, mask.T).T
+        if np.array_equal(grown, region):
+            break
+        region = grown
+    return region
+
+
+def surroundings(grey):
+    """What lies around the sheet the digit is on: a dark frame, a dark margin of a scan, or a table around a
+    photographed sheet; darker than the paper, along the whole of one side of the picture at least.
+
+    Args:
+      grey: float32 [H, W] grey levels (0 black).
+    Returns:
+      bool [H, W], or None where there is none (or it cannot be told from the digit: see below).
+    """
+    h, w = grey.shape
+    if min(h, w) < 16:
+        return None
+    paper = float(np.percentile(grey[::4, ::4], 90))  # (the paper covers most of the picture)
+    depth = max(2, round(0.02 * max(h, w)))
+    # Each side (top, bottom, left, right): the darkest of its outer `depth` pixels (median-filtered as the whole
+    # picture is below, so with one more pixel inward: noise, specks and 1-pixel lines are not a frame), all
+    # along it. Lined: 95% of it clearly darker than the paper.
+    bands = (np.s_[:depth], np.s_[-depth:], np.s_[:, :depth], np.s_[:, -depth:])
+    wider = (np.s_[:depth + 1], np.s_[-depth - 1:], np.s_[:, :depth + 1], np.s_[:, -depth - 1:])
+    outer = (np.s_[:depth], np.s_[1:], np.s_[:, :depth], np.s_[:, 1:])
+    levels = {}
+    for side in range(4):
+        edge = _median3(grey[wider[side]])[outer[side]].min(axis=side // 2)
+        level = float(np.median(edge))
+        if paper - level >= 2 * MIN_CONTRAST and np.mean(edge < (paper + level) / 2) >= 0.95:
+            levels[side] = level
+    if not levels:
+        return None
+    lined = list(levels)
+    g = _median3(grey)
+    dark = g < (paper + max(levels.values())) / 2  # below halfway from the paper to the lightest lined side
+    seeds = np.zeros((h, w), bool)
+    for side in lined:
+        seeds[bands[side]] = True
+    region = _reached(seeds, dark)
+    rest = dark & ~region
+    # Taken only if something dark that is not part of it is left (the digit: a digit cut out close to its ink,
+    # a 7 whose bar runs along the top, is all one piece) and it leaves most of the picture (a light digit on a
+    # dark board is the board). Along one side only it may be a detached stroke of a digit cut out close (the
+    # bar of a 5): taken only if the rest keeps away from it by at least its own depth.
+    if rest.sum() < MIN_INK_PIXELS or region.mean() > 0.6:
+        return None
+    rows, cols = np.flatnonzero((~region).any(axis=1)), np.flatnonzero((~region).any(axis=0))
+    if region[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].mean() > 0.15:
+        return None
+    if len(lined) == 1:
+        # rows (top, bottom) or columns (left, right) counted from that side: how deep the region reaches, and
+        # where the rest begins
+        axis, order = 1 - lined[0] // 2, -1 if lined[0] % 2 else 1
+        reach = np.flatnonzero(region.any(axis=axis)[::order])[-1] + 1
+        begins = np.flatnonzero(rest.any(axis=axis)[::order])[0]
+        if begins - reach < reach:
+            return None
+    return region
+
+
+def _paper_over(grey, region):
+    """grey [H, W] with region covered by paper: the plane fitted to the rest's brightness, with its noise."""
+    sheet = ~region
+    ys, xs = np.nonzero(sheet)
+    step = max(1, xs.size // 5000)
+    coef, _ = _robust_plane(xs[::step].astype(np.float32), ys[::step].astype(np.float32), grey[sheet][::step])
+    pairs = sheet[:, 1:] & sheet[:, :-1]
+    steps = np.diff(grey, axis=1)[pairs]
+    noise = 1.4826 * float(np.median(np.abs(steps - np.median(steps)))) / np.sqrt(2) if steps.size else 0.0
+    ys, xs = np.nonzero(region)
+    out = grey.copy()
+    out[region] = coef[0] + coef[1] * xs + coef[2] * ys + noise * np.random.default_rng(0).standard_normal(xs.size)
+    return out
+
+
 def fills_the_picture(box, shape):
     """Whether an ink box (top, bottom, left, right) of a picture [H, W] reaches two of its sides (within 8%)
     and is not small (a quarter of the longer side or more): a digit cropped close to its ink."""
@@ -819,6 +910,11 @@ def _read(grey, margin=True):
     Raises:
       PictureError: no ink.
     """
+    around = surroundings(grey)
+    if around is not None:  # a frame, a scan's margin, a table: not ink, but paper like the sheet's
+        grown = _neighbours(around) > 0
+        grown |= _neighbours(grown) > 0  # (and the soft edge between it and the sheet)
+        grey = _paper_over(grey, grown | around)
     try:
         ink, solid = ink_levels(grey)
         box = ink_box(solid)

@@ -220,6 +220,54 @@ def test_digit_on_ruled_or_squared_paper(tmp_path, digits):
             assert aligned_difference(field, reference) < 0.06, (i, name)
 
 
+def test_digit_in_a_frame_on_a_scan_margin_or_on_a_table(tmp_path, digits):
+    # A dark frame round the picture, a scan's dark margin, a table seen around the photographed sheet: each was
+    # taken for the digit's ink (the crop held the frame), and the digit read as something else.
+    images, _ = digits
+    rng = np.random.default_rng(5)
+    for i, image in enumerate(images[:4]):
+        grey = digit_grey(image, (260, 220), (60, 40, 150), paper=0.9, ink=0.1)
+        reference = mnist_picture.mnist_input(save(to_image(grey), tmp_path / ("plain%d.png" % i)))
+        framed = grey.copy()
+        framed[:3], framed[-3:], framed[:, :3], framed[:, -3:] = 0.0, 0.0, 0.0, 0.0
+        two_sides = grey.copy()
+        two_sides[:2], two_sides[:, :2] = 0.15, 0.15
+        margin = np.concatenate([np.full((220, 30), 0.2, np.float32), grey], axis=1)
+        table = np.full((300, 360), 0.3, np.float32) + rng.normal(0, 0.03, (300, 360)).astype(np.float32)
+        table[50:270, 70:330] = grey  # the sheet, with the table on all four sides
+        for name, picture in (("framed", framed), ("two sides", two_sides), ("margin", margin), ("table", table)):
+            field = mnist_picture.mnist_input(save(to_image(picture), tmp_path / ("%s%d.png" % (name, i))))
+            assert aligned_difference(field, reference) < 0.06, (i, name)
+
+
+def test_what_lies_around_the_sheet_is_told_from_the_digit():
+    """surroundings() finds a frame, and leaves alone a digit cut out close whose stroke runs along a side: all
+    of one piece (a 7's bar), detached but close (a 5's bar), light on a dark board (a 0's inside)."""
+    paper = np.full((100, 80), 0.9, np.float32)
+    framed = paper.copy()
+    framed[:2], framed[:, -2:] = 0.1, 0.1
+    framed[40:60, 30:34] = 0.1  # the digit, apart from the frame
+    assert mnist_picture.surroundings(framed)[0].all() and not mnist_picture.surroundings(framed)[50, 31]
+    seven = paper.copy()
+    seven[:12], seven[:, 60:72] = 0.1, 0.1  # bar along the top, stem joined to it
+    assert mnist_picture.surroundings(seven) is None
+    five = paper.copy()
+    five[:12] = 0.1           # the bar, detached...
+    five[15:90, 10:22] = 0.1  # ...but closer to the body than the bar is deep
+    assert mnist_picture.surroundings(five) is None
+    five[15:30] = 0.9         # the body further away than the bar's depth: a margin, then
+    assert mnist_picture.surroundings(five) is not None
+    zero = np.full((100, 80), 0.05, np.float32)
+    rows, cols = np.indices(zero.shape)
+    ring = ((rows - 50) / 48) ** 2 + ((cols - 40) / 38) ** 2
+    zero[(ring < 1) & (ring > 0.45)] = 0.95  # a light ring touching every side, the board dark inside and out
+    assert mnist_picture.surroundings(zero) is None
+    lined = paper.copy()
+    lined[-2] = 0.5  # a printed line 1 pixel thick, next to the edge: no frame (it was an IndexError: the sides
+    lined[40:60, 30:34] = 0.1  # were median-filtered on their own, where their inner row kept such a line)
+    assert mnist_picture.surroundings(lined) is None
+
+
 def test_ruled_lines_are_found_only_as_lines():
     g = np.ones((100, 120), np.float32)
     g[20:22] = g[50:52] = g[80] = 0.6  # three printed lines across
