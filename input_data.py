@@ -477,10 +477,11 @@ def prepare_std_streams():
     except (OSError, ValueError):
         plain = False
     if plain:
-        _replaced.append(sys.stdout)  # it shares its buffer with ours, which its closing would close
+        _replaced.append(sys.stdout)  # kept: it shares its buffer with ours, which its closing would close
         sys.stdout.flush()
         sys.stdout = _Stdout(sys.stdout.buffer, encoding=sys.stdout.encoding, errors=sys.stdout.errors,
                              line_buffering=sys.stdout.line_buffering, write_through=sys.stdout.write_through)
+        _replaced.append(sys.stdout)  # (the same for ours, should sys.stdout be set back)
 
 
 _replaced = []

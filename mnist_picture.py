@@ -804,7 +804,15 @@ def _seeded_runs(seeds, mask):
     m = np.zeros((h, w + 1), bool)  # a column of False between rows: no run goes on into the next row
     m[:, :w] = mask
     run = np.cumsum(m & ~np.roll(m, 1)).reshape(h, w + 1)[:, :w] * mask  # each run's number, 0 off the mask
-    return np.isin(run, np.unique(run[seeds & mask])) & mask
+    seeded = np.zeros(int(run.max()) + 1, bool)
+    seeded[run[seeds & mask]] = True
+    seeded[0] = False
+    return seeded[run]
+
+
+def _from_side(a, side):
+    """[H, W] a seen from side 0 (top), 1 (bottom), 2 (left) or 3 (right): a view whose rows run inward."""
+    return (a, a[::-1], a.T, a[:, ::-1].T)[side]
 
 
 def _reached(seeds, mask):
@@ -852,24 +860,33 @@ def surroundings(grey):
     seeds = np.zeros((h, w), bool)
     for side in lined:
         seeds[bands[side]] = True
-    region = _reached(seeds, dark)
+    reached = _reached(seeds, dark)
+    # A stroke of the digit touching a frame is reached too, as a spike in how deep the frame is along its side:
+    # along each lined side, the region is only as deep as it is around there (a running median of the depth,
+    # give or take `depth`: its ragged edge is not a stroke).
+    region = np.zeros((h, w), bool)
+    for side in lined:
+        r = _from_side(reached, side)
+        deep = np.where(r.all(axis=0), r.shape[0], np.argmin(r, axis=0))  # reached pixels from the side, on
+        k = max(3, r.shape[1] // 10) | 1
+        window = np.lib.stride_tricks.sliding_window_view(np.pad(deep, k // 2, mode="edge"), k)
+        _from_side(region, side)[...] |= r & (np.arange(r.shape[0])[:, None] < np.median(window, axis=1) + depth)
     rest = dark & ~region
-    # Taken only if something dark that is not part of it is left (the digit: a digit cut out close to its ink,
-    # a 7 whose bar runs along the top, is all one piece) and it leaves most of the picture (a light digit on a
-    # dark board is the board). Along one side only it may be a detached stroke of a digit cut out close (the
-    # bar of a 5): taken only if the rest keeps away from it by at least its own depth.
-    if rest.sum() < MIN_INK_PIXELS or region.mean() > 0.6:
+    # Taken only if there is one (a dark line a pixel in from the edge is not seen from it), something dark that
+    # is not part of it is left (the digit: a digit cut out close to its ink, a 7 whose bar runs along the top,
+    # is all one piece) and it leaves most of the picture (a light digit on a dark board is the board).
+    if not region.any() or rest.sum() < MIN_INK_PIXELS or region.mean() > 0.6:
         return None
     rows, cols = np.flatnonzero((~region).any(axis=1)), np.flatnonzero((~region).any(axis=0))
     if region[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].mean() > 0.15:
         return None
     if len(lined) == 1:
-        # rows (top, bottom) or columns (left, right) counted from that side: how deep the region reaches, and
-        # where the rest begins
-        axis, order = 1 - lined[0] // 2, -1 if lined[0] % 2 else 1
-        reach = np.flatnonzero(region.any(axis=axis)[::order])[-1] + 1
-        begins = np.flatnonzero(rest.any(axis=axis)[::order])[0]
-        if begins - reach < reach:
+        # Along one side only it may be a detached stroke of a digit cut out close (the bar of a 5): taken only if
+        # the rest does not reach the side's two ends, and keeps away from it by at least its own depth.
+        r, rest_from = _from_side(region, lined[0]), _from_side(rest, lined[0])
+        along = np.flatnonzero(rest_from.any(axis=0))
+        reach, begins = np.flatnonzero(r.any(axis=1))[-1] + 1, np.flatnonzero(rest_from.any(axis=1))[0]
+        if along[0] < 2 or along[-1] >= r.shape[1] - 2 or begins - reach < reach:
             return None
     return region
 

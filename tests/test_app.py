@@ -248,6 +248,9 @@ def test_what_lies_around_the_sheet_is_told_from_the_digit():
     framed[:2], framed[:, -2:] = 0.1, 0.1
     framed[40:60, 30:34] = 0.1  # the digit, apart from the frame
     assert mnist_picture.surroundings(framed)[0].all() and not mnist_picture.surroundings(framed)[50, 31]
+    framed[70:90, 30:34] = 0.1  # a part apart (the foot of a 1 written detached, say)...
+    framed[2:60, 30:34] = 0.1   # ...and the stroke reaching up to the frame: the frame, not the stroke
+    assert mnist_picture.surroundings(framed)[0, 31] and not mnist_picture.surroundings(framed)[20, 31]
     seven = paper.copy()
     seven[:12], seven[:, 60:72] = 0.1, 0.1  # bar along the top, stem joined to it
     assert mnist_picture.surroundings(seven) is None
@@ -255,7 +258,11 @@ def test_what_lies_around_the_sheet_is_told_from_the_digit():
     five[:12] = 0.1           # the bar, detached...
     five[15:90, 10:22] = 0.1  # ...but closer to the body than the bar is deep
     assert mnist_picture.surroundings(five) is None
-    five[15:30] = 0.9         # the body further away than the bar's depth: a margin, then
+    five[15:30] = 0.9         # the body further away than the bar's depth...
+    five[40:90, 70:] = 0.1    # ...but reaching the picture's side, as a digit cut out close does
+    assert mnist_picture.surroundings(five) is None
+    five[40:90, 70:] = 0.9
+    five[:12] = 0.1           # a margin, then
     assert mnist_picture.surroundings(five) is not None
     zero = np.full((100, 80), 0.05, np.float32)
     rows, cols = np.indices(zero.shape)
@@ -911,10 +918,12 @@ def test_app_bench_smoke(trained_model, mnist_dir, tmp_path, capsys, monkeypatch
     assert 0 <= float(m.group(1)) < float(m.group(2)) <= 1
     assert re.search(r"the model's ceiling", out)
     framing = re.findall(r"^  (close crop, dark ink|close crop, light ink|40 px in 12 MP photo|ruled paper"
-                         r"|squared paper|ruled, turned|squared, turned) +(\d+) +([0-9.]+) +([0-9.]+)$", out, re.M)
+                         r"|squared paper|ruled, turned|squared, turned|dark frame|scan margin|sheet on a table)"
+                         r" +(\d+) +([0-9.]+) +([0-9.]+)$", out, re.M)
     assert [(kind, int(n)) for kind, n, _, _ in framing] == [
         ("close crop, dark ink", 15), ("close crop, light ink", 15), ("40 px in 12 MP photo", 1),
-        ("ruled paper", 5), ("squared paper", 5), ("ruled, turned", 5), ("squared, turned", 5)]
+        ("ruled paper", 5), ("squared paper", 5), ("ruled, turned", 5), ("squared, turned", 5),
+        ("dark frame", 5), ("scan margin", 5), ("sheet on a table", 5)]
     assert all(0 <= float(a) <= 1 and 0 <= float(b) <= 1 for _, _, a, b in framing)
     assert re.search(r"^scikit-learn 8x8 digits", out, re.M)  # figures, or "skipped" without scikit-learn
     # 10 pictures seldom hold all ten digits: a digit with none is "none", not nan and a NumPy warning

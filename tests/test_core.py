@@ -241,6 +241,15 @@ def test_input_data_cli_output_that_cannot_be_written(mnist_dir):
     assert (closed.returncode, closed.stderr) == (0, "")
 
 
+def test_standard_output_set_back_still_writes():
+    # The stream prepare_std_streams puts in place shares its buffer with Python's: if sys.stdout is set back (a
+    # test harness, a library), it is not collected and closing that buffer (a ValueError at the next print).
+    code = ("import gc, sys, input_data; input_data.prepare_std_streams(); print('a'); sys.stdout = sys.__stdout__; "
+            "gc.collect(); print('b')")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(), capture_output=True, text=True)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "a\nb\n", "")
+
+
 @pytest.mark.parametrize("script, args, unbuffered", [
     ("mnist_app.py", ["--model-dir", "{empty}", "{empty}/w.png"], ""),  # "No checkpoint file found": at exit
     ("mnist_test.py", ["--model-dir", "{model}", "--once"], "1"),       # the accuracy line, as it is printed
