@@ -578,9 +578,9 @@ def test_readers_fall_back_to_any_checkpoint_the_trainer_to_its_own(tmp_path):
     assert checkpoint_step("mnist_model-\u0663") is None and checkpoint_step("mnist_model-12") == 12
 
 
-def test_a_save_that_fails_stops_training_with_one_line_and_keeps_the_checkpoints_before(tmp_path, mnist,
-                                                                                        monkeypatch):
-    # The second save fails as on a full disk (the real message is in test_error_reason_of_a_full_disk).
+def second_save_failing(monkeypatch, mnist, model_dir, action):
+    """Trains 150 steps into model_dir, saving every 100, with action(checkpoint path) called as the second save
+    begins (step 101). Returns the UserError's message that ends the training."""
     from mnist_common import UserError
     import mnist_backward
     real_save, calls = tf.train.Saver.save, []
@@ -588,17 +588,27 @@ def test_a_save_that_fails_stops_training_with_one_line_and_keeps_the_checkpoint
     def save(self, sess, path, **kwargs):
         calls.append(path)
         if len(calls) == 2:
-            raise tf.errors.ResourceExhaustedError(None, None, "Graph execution error:\n%s-101.data-00000-of-00001."
-                                                   "tempstate123; No space left on device\nHint: If you want "
-                                                   "to see a list of allocated tensors" % path)
+            action(path)
         return real_save(self, sess, path, **kwargs)
 
     monkeypatch.setattr(tf.train.Saver, "save", save)
     with pytest.raises(UserError) as e:
-        mnist_backward.backward(mnist, steps=150, model_dir=str(tmp_path), log_every=100, seed=3)
-    assert str(e.value) == ("saving the checkpoint of step 101 failed (%s-101.data-00000-of-00001; No space left "
-                            "on device); training stopped, and a rerun resumes from the newest complete checkpoint"
-                            % (tmp_path / "mnist_model"))
+        mnist_backward.backward(mnist, steps=150, model_dir=str(model_dir), log_every=100, seed=3)
+    return str(e.value)
+
+
+def test_a_save_that_fails_stops_training_with_one_line_and_keeps_the_checkpoints_before(tmp_path, mnist,
+                                                                                        monkeypatch):
+    # The second save fails as on a full disk (the real message is in test_error_reason_of_a_full_disk).
+    def full_disk(path):
+        raise tf.errors.ResourceExhaustedError(None, None, "Graph execution error:\n%s-101.data-00000-of-00001."
+                                               "tempstate123; No space left on device\nHint: If you want "
+                                               "to see a list of allocated tensors" % path)
+
+    message = second_save_failing(monkeypatch, mnist, tmp_path, full_disk)
+    assert message == ("saving the checkpoint of step 101 failed (%s-101.data-00000-of-00001; No space left on "
+                       "device); training stopped, and a rerun resumes from the newest complete checkpoint"
+                       % (tmp_path / "mnist_model"))
     assert [checkpoint_step(p) for p in list_checkpoints(str(tmp_path))] == [1]
     assert ema_accuracy(str(tmp_path), mnist) > 0  # still restores
 
@@ -606,24 +616,16 @@ def test_a_save_that_fails_stops_training_with_one_line_and_keeps_the_checkpoint
 def test_a_model_dir_replaced_by_a_file_during_training_is_one_line(tmp_path, mnist, monkeypatch):
     # rm -r model; touch model, while the trainer runs: TensorFlow's Saver raised a ValueError ("Parent directory
     # of ... doesn't exist") over its own error, and the trainer ended in a traceback.
-    from mnist_common import UserError
-    import mnist_backward
     model_dir = tmp_path / "m"
-    real_save, calls = tf.train.Saver.save, []
 
-    def save(self, sess, path, **kwargs):
-        calls.append(path)
-        if len(calls) == 2:
-            shutil.rmtree(model_dir)
-            model_dir.write_text("")
-        return real_save(self, sess, path, **kwargs)
+    def replace_by_a_file(path):
+        shutil.rmtree(model_dir)
+        model_dir.write_text("")
 
-    monkeypatch.setattr(tf.train.Saver, "save", save)
-    with pytest.raises(UserError) as e:
-        mnist_backward.backward(mnist, steps=150, model_dir=str(model_dir), log_every=100, seed=3)
-    assert str(e.value) == ("saving the checkpoint of step 101 failed (%s-101.data-00000-of-00001; Not a "
-                            "directory); training stopped, and a rerun resumes from the newest complete checkpoint"
-                            % (model_dir / "mnist_model"))
+    message = second_save_failing(monkeypatch, mnist, model_dir, replace_by_a_file)
+    assert message == ("saving the checkpoint of step 101 failed (%s-101.data-00000-of-00001; Not a directory); "
+                       "training stopped, and a rerun resumes from the newest complete checkpoint"
+                       % (model_dir / "mnist_model"))
 
 
 def test_a_reader_that_goes_away_loses_no_step(tmp_path, mnist_dir):
