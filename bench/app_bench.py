@@ -7,9 +7,9 @@
    pre_pic) and `--preprocess mnist` (the default) and prints the accuracy of each, per kind and overall,
    beside the model's accuracy on the same digits as plain 28x28 MNIST images (the ceiling). Then digits
    framed otherwise (`--framing-count`): cut out to their ink, about 40 pixels tall in a 12-megapixel
-   photo, and written on ruled and on squared notebook paper, level and turned by up to MAX_TURN degrees.
-   If scikit-learn is importable, its 8x8 handwritten digits (other writers than MNIST's) are drawn the
-   same way and scored too.
+   photo, written on ruled and on squared notebook paper, level and turned by up to MAX_TURN degrees, and on
+   plain paper in a dark frame, beside a scan's dark margin or as a sheet on a table. If scikit-learn is
+   importable, its 8x8 handwritten digits (other writers than MNIST's) are drawn the same way and scored too.
 2. Speed. Writes `--speed-count` pictures to a folder and times, as whole processes, `python mnist_app.py
    FOLDER` (one graph, one restore, one sess.run per 256 pictures) against the course's approach: per
    picture a fresh tf.Graph, forward(x, None), the EMA Saver, a new session, the checkpoint state read and
@@ -213,7 +213,7 @@ def accuracy_report(model, mnist, count, seed):
 
 
 FRAMINGS = ("close crop, dark ink", "close crop, light ink", "40 px in 12 MP photo", "ruled paper", "squared paper",
-            "ruled, turned", "squared, turned")
+            "ruled, turned", "squared, turned", "dark frame", "scan margin", "sheet on a table")
 MAX_TURN = 4.0  # degrees: the turned notebook pictures' lines are at up to this angle to the picture's rows
 
 
@@ -222,9 +222,11 @@ def framing_report(model, mnist, count, seed):
     ink (no margin at all: the digit fills the picture), dark on light and light on dark; count // 15 about
     40 pixels tall in a 4000x3000 JPEG photo of a sheet (3 pixels tall once reduced to WORK_SIZE); and
     count // 3 on ruled and on squared notebook paper, with printed lines from faint to half as bright as
-    the paper, level, then the same again turned (anti-aliased, as a photo taken a little askew)."""
+    the paper, level, then the same again turned (anti-aliased, as a photo taken a little askew); and the same
+    count // 3 on plain paper, with what may lie around it: a dark frame, a scan's margin, a table."""
     rng = np.random.default_rng(seed + 3)
     turns = np.random.default_rng(seed + 4)  # (its own generator: the other pictures stay as they were)
+    around = np.random.default_rng(seed + 5)  # (and one for what lies around the sheet)
     chosen = rng.choice(mnist.test.num_examples, size=count, replace=False)
     images, labels = mnist.test.images[chosen], mnist.test.labels[chosen]
     pictures = []
@@ -269,10 +271,27 @@ def framing_report(model, mnist, count, seed):
             for kind, lines in ((FRAMINGS[5], ruled), (FRAMINGS[6], np.maximum(ruled, covered(down)))):
                 sheet = paper * (1 - (1 - line) * lines) * (1 - page) + ink * page
                 write(sheet + turns.normal(0, 0.01, sheet.shape), kind, label)
+            # the same digit on plain paper, with what may lie around it: a dark frame round the picture (on all
+            # four sides or two), a scan's dark margin along one side, a table around the photographed sheet
+            sheet = paper * (1 - page) + ink * page + around.normal(0, 0.01, page.shape)
+            framed, thick, dark = sheet.copy(), int(around.integers(1, 4)), around.uniform(0.0, 0.3)
+            framed[:thick], framed[:, :thick] = dark, dark
+            if around.random() < 0.5:
+                framed[-thick:], framed[:, -thick:] = dark, dark
+            write(framed, FRAMINGS[7], label)
+            side, width = int(around.integers(4)), max(2, int(around.uniform(0.04, 0.15) * min(ch, cw)))
+            turned = np.rot90(sheet, side)
+            band = around.uniform(0.05, 0.35) + around.normal(0, 0.02, (turned.shape[0], width))
+            write(np.rot90(np.concatenate([band, turned], axis=1), -side), FRAMINGS[8], label)
+            th, tw = int(ch * around.uniform(1.15, 1.5)), int(cw * around.uniform(1.15, 1.5))
+            table = around.uniform(0.1, 0.45) + around.normal(0, 0.03, (th, tw))
+            y, x = int(around.integers(0, th - ch + 1)), int(around.integers(0, tw - cw + 1))
+            table[y:y + ch, x:x + cw] = sheet
+            write(table, FRAMINGS[9], label)
         results = {p: score(model, pictures, p) for p in ("seed", "mnist")}
     kinds = np.array([p[2] for p in pictures])
-    print("framing: MNIST test digits (seed %d) cut out to their ink, small in a large photo, on notebook paper"
-          % seed)
+    print("framing: MNIST test digits (seed %d) cut out to their ink, small in a large photo, on notebook paper, "
+          "with dark surroundings" % seed)
     print("  %-22s %6s %14s %14s" % ("kind", "count", "seed pre_pic", "mnist (default)"))
     for kind in FRAMINGS:
         print("  %-22s %6d %14.3f %14.3f" % (kind, np.sum(kinds == kind), results["seed"][1][kind],
