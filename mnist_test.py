@@ -36,9 +36,11 @@ def step_of(prefix):
     step = checkpoint_step(prefix)
     if step is None:
         try:
-            step = int(tf.train.load_checkpoint(tf_path(prefix)).get_tensor("Variable_4"))
+            stored = tf.train.load_checkpoint(tf_path(prefix)).get_tensor("Variable_4")
         except (tf.errors.OpError, ValueError):
-            pass
+            return None
+        if np.ndim(stored) == 0:  # (a Variable_4 of another graph may be anything)
+            step = int(stored)
     return step
 
 

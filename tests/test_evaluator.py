@@ -464,6 +464,18 @@ def test_checkpoint_named_without_a_step_reports_its_stored_step(tmp_path, train
     assert proc.stdout.startswith("After 500 training step(s), test accuracy = ")
 
 
+def test_a_stored_step_that_is_not_a_number_is_unknown(tmp_path):
+    # A checkpoint of one's own naming from another graph, its Variable_4 a matrix: int() of it was a TypeError.
+    import mnist_test
+    path = str(tmp_path / "my_model")
+    with tf.Graph().as_default():
+        tf.Variable(np.ones((2, 3), np.float32), name="Variable_4")
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            tf.train.Saver().save(sess, path)
+    assert mnist_test.step_of(path) is None
+
+
 def test_a_checkpoint_named_without_a_step_is_the_oldest(tmp_path):
     # A state file may list a checkpoint of one's own naming (my_model, no step), newest as it says: by step
     # it cannot be placed, and it comes last, after every numbered one, the trainer's own found beside it too.
