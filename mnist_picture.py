@@ -760,12 +760,49 @@ def mnist_input(path):
     img = open_picture(path, transpose=True, draft=WORK_SIZE)
     reopen = (lambda size: open_picture(path, transpose=True, draft=size)) if "draft_scale" in img.info else None
     try:
-        return mnist_array(img, reopen)
+        try:
+            return mnist_array(img, reopen)
+        except PictureError as blank:
+            # Ink as bright as its paper, of another hue (a red pen on green paper), is lost in grey levels: a
+            # colour picture that looks blank is looked at again along the axis its colours differ most along.
+            colour = colour_contrast(img) if str(blank).startswith("no ink found") else None
+            if colour is None:
+                raise
+            try:
+                return mnist_array(colour)
+            except PictureError:
+                raise blank from None
     except PictureError:
         raise
     except Exception as e:  # an unusual mode or size the steps above do not handle: one line, not a traceback
         raise PictureError("cannot process this %s picture (%dx%d): %s" % (img.mode, img.width, img.height,
                                                                           str(e).strip() or type(e).__name__))
+
+
+def colour_contrast(img):
+    """A colour picture as grey levels along the axis (in RGB) its colours differ most along, the paper light.
+
+    Ink and paper of the same brightness but different hues (red on green) differ along it, as much as their
+    colours do: the levels are not stretched, so a sheet of one colour with its noise stays blank.
+    Args:
+      img: a PIL.Image.
+    Returns:
+      an 8-bit greyscale PIL.Image of img's size, or None for a picture without colour (or with transparency).
+    """
+    if img.mode not in ("RGB", "P", "CMYK", "YCbCr") or "transparency" in img.info:
+        return None
+    rgb = img.convert("RGB")
+    sample = np.asarray(_reduce(rgb, (max(1, img.width // 8), max(1, img.height // 8))), np.float32) / 255.0
+    colours = sample.reshape(-1, 3)
+    spread, axes = np.linalg.eigh(np.cov(colours, rowvar=False) if len(colours) > 1 else np.zeros((3, 3)))
+    if spread[-1] < 1e-6:  # one colour
+        return None
+    levels = (np.asarray(rgb, np.float32) / 255.0) @ axes[:, -1].astype(np.float32)
+    low, middle, high = np.percentile(levels[::4, ::4], (1, 50, 99))
+    if high - middle > middle - low:  # the ink, a minority, is on the side of the longer tail: made dark
+        levels = -levels
+    levels = np.clip(levels - levels.max() + 1.0, 0.0, 1.0)
+    return Image.fromarray((levels * 255 + 0.5).astype(np.uint8))
 
 
 def on_paper(grey):

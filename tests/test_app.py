@@ -240,6 +240,31 @@ def test_digit_in_a_frame_on_a_scan_margin_or_on_a_table(tmp_path, digits):
             assert aligned_difference(field, reference) < 0.06, (i, name)
 
 
+def test_ink_as_bright_as_its_paper_in_another_hue(tmp_path, digits):
+    # A red pen on green paper: the same brightness, so in grey levels the picture looked blank. Blank sheets of
+    # one colour, with noise, a colour gradient or a faint stain of another hue, stay blank (a stain that stands
+    # out in colour as much as a stroke, as one standing out as much in grey, may be read as a digit).
+    images, _ = digits
+    rng = np.random.default_rng(4)
+    for i, image in enumerate(images[:3]):
+        cover = digit_grey(image, paper=0.0, ink=1.0)[..., None]  # 1 where the ink is
+        reference = mnist_picture.mnist_input(save(to_image(1 - cover[..., 0]), tmp_path / ("plain%d.png" % i)))
+        for name, paper, ink in (("red on green", (0, 153, 0), (255, 0, 0)), ("blue on grey", (80, 80, 80),
+                                                                                  (40, 60, 255))):
+            rgb = np.array(paper) * (1 - cover) + np.array(ink) * cover + rng.normal(0, 2, cover.shape)
+            path = save(Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8)), tmp_path / ("c%d.jpg" % i), quality=90)
+            assert aligned_difference(mnist_picture.mnist_input(path), reference) < 0.06, (i, name)
+    rows, cols = np.indices((160, 200))
+    stain = np.exp(-((rows - 80) ** 2 + (cols - 100) ** 2) / 2000.0)[..., None]
+    for name, rgb in (("noisy green", np.array([0, 153, 0]) + rng.normal(0, 6, (160, 200, 3))),
+                      ("gradient", np.stack([cols * 1.2, np.full(cols.shape, 120), 255 - rows * 1.5], axis=-1)),
+                      ("stained", np.array([230, 200, 60]) * (1 - 0.1 * stain) + np.array([60, 90, 230]) * 0.1 * stain)):
+        path = save(Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8)), tmp_path / "blank.png")
+        with pytest.raises(PictureError, match="looks blank"):
+            mnist_picture.mnist_input(path)
+            pytest.fail(name)
+
+
 def test_what_lies_around_the_sheet_is_told_from_the_digit():
     """surroundings() finds a frame, and leaves alone a digit cut out close whose stroke runs along a side: all
     of one piece (a 7's bar), detached but close (a 5's bar), light on a dark board (a 0's inside)."""
