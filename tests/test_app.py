@@ -258,7 +258,8 @@ def test_ink_as_bright_as_its_paper_in_another_hue(tmp_path, digits):
     stain = np.exp(-((rows - 80) ** 2 + (cols - 100) ** 2) / 2000.0)[..., None]
     for name, rgb in (("noisy green", np.array([0, 153, 0]) + rng.normal(0, 6, (160, 200, 3))),
                       ("gradient", np.stack([cols * 1.2, np.full(cols.shape, 120), 255 - rows * 1.5], axis=-1)),
-                      ("stained", np.array([230, 200, 60]) * (1 - 0.1 * stain) + np.array([60, 90, 230]) * 0.1 * stain)):
+                      ("stained", np.array([230, 200, 60]) * (1 - 0.1 * stain) + np.array([60, 90, 230]) * 0.1
+                       * stain)):
         path = save(Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8)), tmp_path / "blank.png")
         with pytest.raises(PictureError, match="looks blank"):
             mnist_picture.mnist_input(path)
