@@ -528,6 +528,25 @@ def _file_system_bytes(error):
 codecs.register_error("file_system_bytes", _file_system_bytes)
 
 
+def flush_stdout(status):
+    """Flushes stdout at the end of a command and returns its exit status, at least 1 if that failed
+    (stdout_failed)."""
+    try:
+        sys.stdout.flush()
+    except OSError as e:
+        return stdout_failed(e, status)
+    return status
+
+
+def stdout_failed(error, status=1):
+    """After OSError error writing to stdout: says so, in one line, unless the reader has gone (`| head`), and
+    points stdout at /dev/null, so that it is not said again as Python exits. Returns status, at least 1."""
+    if not isinstance(error, BrokenPipeError):
+        print("error: %s: %s" % (STDOUT, error.strerror or error), file=sys.stderr)
+    drop_stdout()
+    return status or 1
+
+
 def drop_stdout():
     """Points stdout at /dev/null, so that a closed pipe (`... | head`) fails no further write or flush."""
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -558,14 +577,14 @@ def main(argv=None):
         print("MNIST in %s: %d train, %d validation, %d test images, %dx%d, all files valid"
               % (data_dir, ds.train.num_examples, ds.validation.num_examples, ds.test.num_examples,
                  IMAGE_SIZE, IMAGE_SIZE))
-        sys.stdout.flush()
-    except OSError as e:  # `| head -c0`, `> /dev/full`: said once, not again as Python exits
-        if not isinstance(e, BrokenPipeError):
-            print("error: %s: %s" % (STDOUT, e.strerror or e), file=sys.stderr)
-        drop_stdout()
-        return 1
-    return 0
+    except OSError as e:  # `| head -c0`, `> /dev/full` (unbuffered, the line itself fails)
+        return stdout_failed(e)
+    return flush_stdout(0)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        exit_status = main()
+    except SystemExit as e:  # --help and usage errors, whose output is flushed below too
+        exit_status = e.code
+    sys.exit(flush_stdout(exit_status))

@@ -165,13 +165,7 @@ def run_main(main, exit_now=False):
     except KeyboardInterrupt:
         print("\nInterrupted.", file=sys.stderr)
         status = 130
-    try:
-        sys.stdout.flush()
-    except OSError as e:  # a closed pipe, quietly; a full disk (`> /dev/full`), said
-        if not isinstance(e, BrokenPipeError):
-            print("error: %s: %s" % (input_data.STDOUT, e.strerror or e), file=sys.stderr)
-        input_data.drop_stdout()
-        status = status or 1
+    status = input_data.flush_stdout(status)
     if exit_now:
         try:
             sys.stderr.flush()

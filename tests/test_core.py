@@ -237,6 +237,12 @@ def test_input_data_cli_output_that_cannot_be_written(mnist_dir):
     with open("/dev/full", "w") as full:  # every write fails with ENOSPC
         proc = subprocess.run(command, cwd=ROOT, env=_env(), stdout=full, stderr=subprocess.PIPE, text=True)
     assert (proc.returncode, proc.stderr) == (1, "error: standard output: No space left on device\n")
+    env = _env()
+    env.pop("PYTHONUNBUFFERED", None)  # --help's text waits in the buffer: it was "Exception ignored ...", 120
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(command + ["--help"], cwd=ROOT, env=env, stdout=full, stderr=subprocess.PIPE,
+                              text=True)
+    assert (proc.returncode, proc.stderr) == (1, "error: standard output: No space left on device\n")
     closed = run_script_redirected(">&-", "input_data.py", "--data-dir", mnist_dir)  # nothing to write to: fine
     assert (closed.returncode, closed.stderr) == (0, "")
 
