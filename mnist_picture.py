@@ -783,7 +783,9 @@ def colour_contrast(img):
     """A colour picture as grey levels along the axis (in RGB) its colours differ most along, the paper light.
 
     Ink and paper of the same brightness but different hues (red on green) differ along it, as much as their
-    colours do: the levels are not stretched, so a sheet of one colour with its noise stays blank.
+    colours do. The axis is scaled so that its weights' magnitudes sum to 1, as grey's do: a change of grey
+    is as large along it as in grey levels, and the levels are not stretched, so faint grey marks and a sheet
+    of one colour with its noise stay blank.
     Args:
       img: a PIL.Image.
     Returns:
@@ -797,12 +799,21 @@ def colour_contrast(img):
     spread, axes = np.linalg.eigh(np.cov(colours, rowvar=False) if len(colours) > 1 else np.zeros((3, 3)))
     if spread[-1] < 1e-6:  # one colour
         return None
-    levels = (np.asarray(rgb, np.float32) / 255.0) @ axes[:, -1].astype(np.float32)
-    low, middle, high = np.percentile(levels[::4, ::4], (1, 50, 99))
+    axis = axes[:, -1] / np.abs(axes[:, -1]).sum()
+    low, middle, high = np.percentile(colours @ axis, (1, 50, 99))
     if high - middle > middle - low:  # the ink, a minority, is on the side of the longer tail: made dark
-        levels = -levels
-    levels = np.clip(levels - levels.max() + 1.0, 0.0, 1.0)
-    return Image.fromarray((levels * 255 + 0.5).astype(np.uint8))
+        axis = -axis
+    # Projected a band of rows at a time (a float copy of a 40-megapixel picture would take 0.5 GB), twice:
+    # the lightest level found first, set to 1.
+    rows = max(1, 1_000_000 // img.width)
+    bands = [np.s_[top:top + rows] for top in range(0, img.height, rows)]
+    pixels = np.asarray(rgb)
+    lightest = max(float((pixels[band].astype(np.float32) / 255.0 @ axis).max()) for band in bands)
+    out = np.empty((img.height, img.width), np.uint8)
+    for band in bands:
+        levels = pixels[band].astype(np.float32) / 255.0 @ axis.astype(np.float32) - lightest + 1.0
+        out[band] = (np.clip(levels, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+    return Image.fromarray(out)
 
 
 def on_paper(grey):

@@ -39,8 +39,10 @@ def step_of(prefix):
             stored = tf.train.load_checkpoint(tf_path(prefix)).get_tensor("Variable_4")
         except (tf.errors.OpError, ValueError):
             return None
-        if np.ndim(stored) == 0:  # (a Variable_4 of another graph may be anything)
-            step = int(stored)
+        try:  # (a Variable_4 of another graph may be anything: a matrix, NaN, a string)
+            step = int(stored) if np.ndim(stored) == 0 else None
+        except (TypeError, ValueError, OverflowError):
+            return None
     return step
 
 

@@ -274,10 +274,10 @@ def framing_report(model, mnist, count, seed):
             # the same digit on plain paper, with what may lie around it: a dark frame round the picture (on all
             # four sides or two), a scan's dark margin along one side, a table around the photographed sheet
             sheet = paper * (1 - page) + ink * page + around.normal(0, 0.01, page.shape)
-            framed, thick, dark = sheet.copy(), int(around.integers(1, 4)), around.uniform(0.0, 0.3)
-            framed[:thick], framed[:, :thick] = dark, dark
+            framed, frame, dark = sheet.copy(), int(around.integers(1, 4)), around.uniform(0.0, 0.3)
+            framed[:frame], framed[:, :frame] = dark, dark
             if around.random() < 0.5:
-                framed[-thick:], framed[:, -thick:] = dark, dark
+                framed[-frame:], framed[:, -frame:] = dark, dark
             write(framed, FRAMINGS[7], label)
             side, width = int(around.integers(4)), max(2, int(around.uniform(0.04, 0.15) * min(ch, cw)))
             turned = np.rot90(sheet, side)

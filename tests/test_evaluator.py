@@ -465,15 +465,17 @@ def test_checkpoint_named_without_a_step_reports_its_stored_step(tmp_path, train
 
 
 def test_a_stored_step_that_is_not_a_number_is_unknown(tmp_path):
-    # A checkpoint of one's own naming from another graph, its Variable_4 a matrix: int() of it was a TypeError.
+    # A checkpoint of one's own naming from another graph, its Variable_4 a matrix or NaN: int() of it was a
+    # TypeError or a ValueError.
     import mnist_test
-    path = str(tmp_path / "my_model")
-    with tf.Graph().as_default():
-        tf.Variable(np.ones((2, 3), np.float32), name="Variable_4")
-        with tf.Session() as sess:
-            sess.run(tf.global_variables_initializer())
-            tf.train.Saver().save(sess, path)
-    assert mnist_test.step_of(path) is None
+    for name, value in (("matrix", np.ones((2, 3), np.float32)), ("nan", np.float32("nan"))):
+        path = str(tmp_path / name)
+        with tf.Graph().as_default():
+            tf.Variable(value, name="Variable_4")
+            with tf.Session() as sess:
+                sess.run(tf.global_variables_initializer())
+                tf.train.Saver().save(sess, path)
+        assert mnist_test.step_of(path) is None, name
 
 
 def test_a_checkpoint_named_without_a_step_is_the_oldest(tmp_path):
