@@ -489,25 +489,28 @@ _replaced = []
 
 class _Stdout(io.TextIOWrapper):
     """sys.stdout whose write errors name it: `> /dev/full` ends in "standard output: No space left on device"
-    rather than in an error that names no file (Python's own stdout raises OSErrors without a file name)."""
+    rather than in an error that names no file (Python's own stdout raises OSErrors without a file name).
+    It also keeps the error (.failure) for flush_stdout, where a caller swallowed it (argparse's --help)."""
+
+    failure = None
 
     def write(self, text):
         try:
             return super().write(text)
         except OSError as e:
-            raise _named_stdout(e)
+            raise self._failed(e)
 
     def flush(self):
         try:
             return super().flush()
         except OSError as e:
-            raise _named_stdout(e)
+            raise self._failed(e)
 
-
-def _named_stdout(error):
-    if error.filename is None:
-        error.filename = STDOUT
-    return error
+    def _failed(self, error):
+        if error.filename is None:
+            error.filename = STDOUT
+        self.failure = error
+        return error
 
 
 def _file_system_bytes(error):
@@ -535,7 +538,8 @@ def flush_stdout(status):
         sys.stdout.flush()
     except OSError as e:
         return stdout_failed(e, status)
-    return status
+    failure = getattr(sys.stdout, "failure", None)  # an error a caller swallowed, not yet said
+    return status if failure is None else stdout_failed(failure, status)
 
 
 def stdout_failed(error, status=1):
@@ -548,10 +552,13 @@ def stdout_failed(error, status=1):
 
 
 def drop_stdout():
-    """Points stdout at /dev/null, so that a closed pipe (`... | head`) fails no further write or flush."""
+    """Points stdout at /dev/null, so that a closed pipe (`... | head`) fails no further write or flush (and
+    forgets its failure, said by then)."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
+    if isinstance(sys.stdout, _Stdout):
+        sys.stdout.failure = None
 
 
 def main(argv=None):

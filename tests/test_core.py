@@ -260,6 +260,7 @@ def test_standard_output_set_back_still_writes():
     ("mnist_app.py", ["--model-dir", "{empty}", "{empty}/w.png"], ""),  # "No checkpoint file found": at exit
     ("mnist_test.py", ["--model-dir", "{model}", "--once"], "1"),       # the accuracy line, as it is printed
     ("mnist_backward.py", ["--model-dir", "{model}", "--steps", "2"], ""),  # "already at step": at exit
+    ("mnist_app.py", ["--help"], "1"),  # argparse swallows the error writing its help: it was status 0, silent
 ])
 def test_output_that_cannot_be_written_is_named(tmp_path, trained_model, mnist_dir, script, args, unbuffered):
     """`> /dev/full`: one line naming standard output, status 1, whether Python buffers stdout or not (before:
