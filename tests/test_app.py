@@ -211,13 +211,19 @@ def test_digit_on_ruled_or_squared_paper(tmp_path, digits):
     images, _ = digits
     for i, image in enumerate(images[:4]):
         grey = digit_grey(image, (260, 220), (60, 40, 150))
-        reference = mnist_picture.mnist_input(save(to_image(grey), tmp_path / ("plain%d.png" % i)))
         rows, cols = np.indices(grey.shape)
         ruled = (rows + 7 * i) % 38 < 2
-        for name, lines in (("ruled", ruled), ("squared", ruled | ((cols + 5 * i) % 38 < 2))):
-            on_lines = grey * np.where(lines, 0.5, 1.0)  # lines at half the paper's brightness, under the ink
-            field = mnist_picture.mnist_input(save(to_image(on_lines), tmp_path / ("%s%d.png" % (name, i))))
-            assert aligned_difference(field, reference) < 0.06, (i, name)
+        # lines at half the paper's brightness, under the ink
+        assert_read_as_on_plain_paper(tmp_path, grey, i, [("ruled", grey * np.where(ruled, 0.5, 1.0)), (
+            "squared", grey * np.where(ruled | ((cols + 5 * i) % 38 < 2), 0.5, 1.0))])
+
+
+def assert_read_as_on_plain_paper(tmp_path, grey, i, pictures):
+    """Each of pictures [(name, float32 [H, W])], the digit of grey [H, W] on other paper, reads as grey does."""
+    reference = mnist_picture.mnist_input(save(to_image(grey), tmp_path / ("plain%d.png" % i)))
+    for name, picture in pictures:
+        field = mnist_picture.mnist_input(save(to_image(picture), tmp_path / ("%s%d.png" % (name, i))))
+        assert aligned_difference(field, reference) < 0.06, (i, name)
 
 
 def test_digit_in_a_frame_on_a_scan_margin_or_on_a_table(tmp_path, digits):
@@ -227,7 +233,6 @@ def test_digit_in_a_frame_on_a_scan_margin_or_on_a_table(tmp_path, digits):
     rng = np.random.default_rng(5)
     for i, image in enumerate(images[:4]):
         grey = digit_grey(image, (260, 220), (60, 40, 150), paper=0.9, ink=0.1)
-        reference = mnist_picture.mnist_input(save(to_image(grey), tmp_path / ("plain%d.png" % i)))
         framed = grey.copy()
         framed[:3], framed[-3:], framed[:, :3], framed[:, -3:] = 0.0, 0.0, 0.0, 0.0
         two_sides = grey.copy()
@@ -235,9 +240,8 @@ def test_digit_in_a_frame_on_a_scan_margin_or_on_a_table(tmp_path, digits):
         margin = np.concatenate([np.full((220, 30), 0.2, np.float32), grey], axis=1)
         table = np.full((300, 360), 0.3, np.float32) + rng.normal(0, 0.03, (300, 360)).astype(np.float32)
         table[50:270, 70:330] = grey  # the sheet, with the table on all four sides
-        for name, picture in (("framed", framed), ("two sides", two_sides), ("margin", margin), ("table", table)):
-            field = mnist_picture.mnist_input(save(to_image(picture), tmp_path / ("%s%d.png" % (name, i))))
-            assert aligned_difference(field, reference) < 0.06, (i, name)
+        assert_read_as_on_plain_paper(tmp_path, grey, i, [("framed", framed), ("two sides", two_sides),
+                                                          ("margin", margin), ("table", table)])
 
 
 def test_ink_as_bright_as_its_paper_in_another_hue(tmp_path, digits):
