@@ -837,7 +837,7 @@ def on_paper(grey):
     edge[[0, -1]], edge[:, [0, -1]] = True, True
     coef, _ = _robust_plane(xs[edge], ys[edge], grey[edge])
     steps = np.concatenate([np.diff(line) for line in (grey[0], grey[-1], grey[:, 0], grey[:, -1])])
-    noise = 1.4826 * float(np.median(np.abs(steps - np.median(steps)))) / np.sqrt(2) if steps.size else 0.0
+    noise = _step_noise(steps)
     rows = np.arange(-m, h + m, dtype=np.float32)[:, None]
     cols = np.arange(-m, w + m, dtype=np.float32)[None, :]
     padded = coef[0] + coef[1] * cols + coef[2] * rows
@@ -939,6 +939,12 @@ def surroundings(grey):
     return region
 
 
+def _step_noise(steps):
+    """A picture's pixel noise from float32 [N] differences between neighbouring pixels: their robust standard
+    deviation over sqrt(2) (each difference holds the noise of two pixels); 0 without any."""
+    return 1.4826 * float(np.median(np.abs(steps - np.median(steps)))) / np.sqrt(2) if steps.size else 0.0
+
+
 def _paper_over(grey, region):
     """grey [H, W] with region covered by paper: the plane fitted to the rest's brightness, with its noise."""
     sheet = ~region
@@ -947,7 +953,7 @@ def _paper_over(grey, region):
     coef, _ = _robust_plane(xs[::step].astype(np.float32), ys[::step].astype(np.float32), grey[sheet][::step])
     pairs = sheet[:, 1:] & sheet[:, :-1]
     steps = np.diff(grey, axis=1)[pairs]
-    noise = 1.4826 * float(np.median(np.abs(steps - np.median(steps)))) / np.sqrt(2) if steps.size else 0.0
+    noise = _step_noise(steps)
     ys, xs = np.nonzero(region)
     out = grey.copy()
     out[region] = coef[0] + coef[1] * xs + coef[2] * ys + noise * np.random.default_rng(0).standard_normal(xs.size)
