@@ -151,14 +151,12 @@ def run_main(main, exit_now=False):
     except (UserError, input_data.DataError) as e:
         print("error: %s" % e, file=sys.stderr)
         status = 1
-    except BrokenPipeError:  # the reader of our output went away (`... | head`): stop quietly
-        input_data.drop_stdout()
-        status = 1
-    except OSError as e:  # e.g. a model directory that is a file, or not writable; stdout on a full disk
-        print("error: %s: %s" % (e.filename, e.strerror) if e.filename else "error: %s" % e, file=sys.stderr)
-        if e.filename == input_data.STDOUT:  # what it holds is not tried again
-            input_data.drop_stdout()
-        status = 1
+    except OSError as e:
+        if isinstance(e, BrokenPipeError) or e.filename == input_data.STDOUT:  # `| head` (quietly), `> /dev/full`
+            status = input_data.stdout_failed(e)
+        else:  # e.g. a model directory that is a file, or not writable
+            print("error: %s: %s" % (e.filename, e.strerror) if e.filename else "error: %s" % e, file=sys.stderr)
+            status = 1
     except tf.errors.OpError as e:  # TensorFlow could not read or write a file
         print("error: %s" % error_reason(e), file=sys.stderr)
         status = 1
