@@ -22,6 +22,7 @@ import stat
 import sys
 import tempfile
 import threading
+import time
 import urllib.request
 import zlib
 
@@ -53,6 +54,13 @@ IMAGE_SIZE = 28     # MNIST's images are IMAGE_SIZE x IMAGE_SIZE pixels: the net
 LABEL_MAGIC = 2049  # IDX: unsigned bytes, 1 dimension (count)
 NUM_CLASSES = 10
 VALIDATION_SIZE = 5000  # the first 5,000 training images are held out
+
+# A download waits up to READ_TIMEOUT seconds for each piece, and is given up if it brings fewer than
+# SLOW_SPEED bytes a second over a whole SLOW_SECONDS window (at 1 kB/s the 9.9 MB of training images would
+# take almost 3 hours: a server trickling a byte every few seconds meets every read's timeout but never ends).
+READ_TIMEOUT = 30
+SLOW_SPEED = 1000
+SLOW_SECONDS = 60
 
 
 class DataError(Exception):
@@ -198,6 +206,10 @@ def _download_failure(error, done, total):
     return " ".join(str(getattr(error, "reason", error)).split())
 
 
+class _TooSlow(OSError):
+    """A download that brought fewer than SLOW_SPEED bytes a second over SLOW_SECONDS."""
+
+
 class _Terminated(BaseException):
     """SIGTERM, raised where it would have ended the process at once (see _cleaning_up_on_sigterm)."""
 
@@ -263,12 +275,19 @@ def download(filename, directory, source_url=DEFAULT_SOURCE_URL, md5=None):
         done = total = 0
         with os.fdopen(fd, "wb") as out:
             try:
-                with urllib.request.urlopen(url, timeout=30) as response:
+                with urllib.request.urlopen(url, timeout=READ_TIMEOUT) as response:
                     total = response.length or 0  # Content-Length, None when chunked (which overrides it)
+                    window_start, window_done = time.monotonic(), 0  # the speed is judged per window
                     while True:
-                        chunk = response.read(1 << 16)
+                        chunk = response.read1(1 << 16)  # what has come (read() would wait for all 64 KiB)
                         if not chunk:
                             break
+                        now = time.monotonic()
+                        if now - window_start >= SLOW_SECONDS:
+                            if done + len(chunk) - window_done < SLOW_SPEED * (now - window_start):
+                                raise _TooSlow("the transfer was slower than %d bytes/s for %g s, after %d%s bytes"
+                                               % (SLOW_SPEED, SLOW_SECONDS, done, " of %d" % total if total else ""))
+                            window_start, window_done = now, done + len(chunk)
                         out.write(chunk)
                         digest.update(chunk)
                         done += len(chunk)

@@ -389,6 +389,43 @@ def test_sigterm_during_a_download_leaves_nothing_behind(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize("length", [b"Content-Length: 100000\r\n", b""])
+def test_a_download_that_only_trickles_is_given_up(tmp_path, monkeypatch, length):
+    # A server sending a byte now and then met every read's timeout, so the download never ended (hours for
+    # MNIST at a few bytes a second). Here the window is shortened, and the server brings about 100 bytes/s.
+    import socketserver
+    stop = threading.Event()
+
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self):
+            self.rfile.readline()
+            self.wfile.write(b"HTTP/1.0 200 OK\r\n" + length + b"\r\n")
+            while not stop.wait(0.01):  # the pace of the trickle, not a synchronisation
+                self.wfile.write(b"x")
+                self.wfile.flush()
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(input_data, "SLOW_SECONDS", 0.5)
+    monkeypatch.setattr(input_data, "SLOW_SPEED", 5000)  # 2,500 bytes a window: 25 times the trickle
+    url = "http://127.0.0.1:%d/" % server.server_address[1]
+    try:
+        with pytest.raises(input_data.DataError) as e:
+            input_data.download("x.gz", str(tmp_path / "d"), url)
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()
+    reason = re.fullmatch(r"x\.gz is missing from (.*) and could not be downloaded \((.*)\); put the file in "
+                          r"\1 or download it from (.*)", str(e.value))
+    assert reason and reason.group(1) == str(tmp_path / "d") and reason.group(3) == url + "x.gz", str(e.value)
+    received = re.fullmatch(r"the transfer was slower than 5000 bytes/s for 0\.5 s, after (\d+)%s bytes"
+                            % (" of 100000" if length else ""), reason.group(2))
+    assert received and 0 < int(received.group(1)) < 2500, reason.group(2)
+    assert not os.path.exists(tmp_path / "d")  # no partial file, nor the directory made for it
+
+
 def test_a_download_goes_on_when_its_progress_cannot_be_written(tmp_path, raw_http, monkeypatch):
     # stderr on a full disk (2>/dev/full, a log on another file system) or a pipe whose reader left: the
     # progress line's write failed, and that was taken for the download failing ("could not be downloaded
