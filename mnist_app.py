@@ -12,7 +12,9 @@ the exit status is 1 if any picture failed.
 """
 import argparse
 import os
+import shlex
 import sys
+import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
 # mnist_common first: it loads TensorFlow (and NumPy with it), Ctrl+C meanwhile ending in "Interrupted.", 130.
@@ -235,13 +237,35 @@ def _ask(prompt):
 
 def _typed_path(typed):
     """The path in a line typed or pasted at the prompt: without the spaces around it, or the quotes a path
-    dragged into a terminal may come in; as typed if that names a file (a name with a space at its end)."""
+    dragged into a terminal may come in; as typed if that names a file (a name with a space at its end).
+    A path found neither way is also read as a shell would read it (a file dragged into a terminal may come
+    escaped, my\\ digit.png, or quoted, 'it'\\''s.png; ~ is the home folder) and as a file:// address."""
     path = typed.strip()
     if len(path) >= 2 and path[0] == path[-1] and path[0] in "'\"":
         path = path[1:-1]
-    if not os.path.lexists(path) and os.path.lexists(typed):
-        return typed
+    for found in (path, typed, *_pasted_forms(typed.strip())):
+        if os.path.lexists(found):
+            return found
     return path
+
+
+def _pasted_forms(text):
+    """Other readings of a path pasted at the prompt: as one word of the shell's, as a file:// address, and
+    either with a leading ~ as the home folder."""
+    try:
+        words = shlex.split(text)
+    except ValueError:  # a quote left open
+        words = []
+    forms = words[:1] if len(words) == 1 else []
+    for form in forms + [text]:
+        if form.startswith("file://"):
+            try:
+                address = urllib.parse.urlsplit(form)
+            except ValueError:  # not an address after all (file://[x)
+                continue
+            if address.netloc in ("", "localhost"):
+                forms.append(urllib.parse.unquote(address.path, errors="surrogateescape"))
+    return forms + [os.path.expanduser(form) for form in forms + [text] if form.startswith("~")]
 
 
 def application(model_dir=mnist_backward.MODEL_SAVE_PATH, preprocess="mnist"):

@@ -773,6 +773,28 @@ def test_prompt_takes_quoted_paths_and_names_with_quotes_or_spaces(trained_model
     assert len(predictions) == len(typed) and len(set(predictions)) == 1  # one picture, under five names
 
 
+def test_prompt_takes_paths_pasted_as_a_shell_or_a_file_manager_writes_them(trained_model, pictures, tmp_path,
+                                                                           monkeypatch, capsys):
+    # A file dragged into a terminal comes escaped (macOS Terminal: my\ digits/seven\ one.png) or shell-quoted
+    # (GNOME Terminal: 'it'\''s.png'), or as a file:// address; ~ is typed for the home folder. All were
+    # "no such file".
+    folder, paths, labels = pictures
+    (tmp_path / "my digits").mkdir()
+    for name in ("my digits/seven one.png", "it's.png", "home.png"):
+        shutil.copy(paths[2], tmp_path / name)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    typed = ["my\\ digits/seven\\ one.png ", "'it'\\''s.png' ", "~/home.png", "file://%s" % (tmp_path / "my%20digits"
+             / "seven%20one.png"), "'file://localhost%s'" % (tmp_path / "home.png"), "my\\ digits/none.png"]
+    monkeypatch.setattr(sys, "stdin", io.StringIO("%d\n%s\n" % (len(typed), "\n".join(typed))))
+    status = mnist_app.main(["--model-dir", trained_model])
+    out, err = capsys.readouterr()
+    predictions = re.findall(r"The prediction number is: (\d)\n", out)
+    assert len(predictions) == len(typed) - 1 and len(set(predictions)) == 1, err  # one picture, under five names
+    # a path found no way is named as typed
+    assert (status, err) == (1, "\\my\\\\ digits/none.png: error: no such file\n")
+
+
 def test_prompt_ctrl_c_exits_130(trained_model):
     proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "mnist_app.py"), "--model-dir", trained_model],
                             cwd=ROOT, env=_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
