@@ -848,6 +848,28 @@ def test_batch_mode(trained_model, pictures, tmp_path, digits):
     assert errors[-1] == "%s: error: no pictures in this folder" % empty
 
 
+def test_a_folder_of_pictures_in_any_kind_pillow_reads(trained_model, tmp_path, digits, capsys):
+    # JPEG 2000, APNG, MPO (many cameras' JPEGs), icons, DDS, SGI, ... were read when named but skipped in a
+    # folder ("no pictures in this folder" when it held only those).
+    images, _ = digits
+    picture = to_image(digit_grey(images[0]))
+    kinds = {"a.jp2": {}, "b.j2k": {}, "c.apng": {"format": "PNG"}, "d.mpo": {"format": "MPO"}, "e.icns": {},
+             "f.dds": {}, "g.sgi": {}, "h.rgb": {"format": "SGI"}, "i.xbm": {}}
+    for name, options in kinds.items():
+        save(picture.convert("1" if name.endswith(".xbm") else "RGB"), tmp_path / name, **options)
+    assert mnist_app.main([str(tmp_path), "--model-dir", trained_model]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    lines = [LINE.match(line) for line in out.splitlines()]
+    assert [m.group(1) for m in lines] == [str(tmp_path / name) for name in sorted(kinds)]
+    assert {m.group(2) for m in lines} == {str(mnist_app.restore_model(mnist_app.prepare(str(tmp_path / "a.jp2"))
+                                                                       .reshape(1, 784), trained_model)[0])}
+    # every name taken is one Pillow opens (MPO is opened as a JPEG's kind)
+    Image.init()
+    opened = {ext for ext, kind in Image.registered_extensions().items() if kind in Image.OPEN} | {".mpo"}
+    assert set(mnist_app.PICTURE_EXTENSIONS) <= opened
+
+
 def _with_broken_exif(path):
     """Rewrites the JPEG at path with an EXIF block whose 'Make' tag points past the block's end."""
     exif = Image.Exif()
