@@ -28,12 +28,12 @@ from mnist_picture import PictureError
 
 PREPROCESSING = ("mnist", "seed")
 # the pictures of a folder: every kind Pillow reads, by its usual names (not Pillow's stubs for video or data
-# files, .mpg, .h5, nor EPS, which needs Ghostscript)
+# files, .mpg, .h5, nor EPS, which needs Ghostscript), and HEIF and JPEG XL, which it does not: each is named so
 PICTURE_EXTENSIONS = (".png", ".apng", ".jpg", ".jpeg", ".jpe", ".jfif", ".mpo", ".bmp", ".dib", ".gif", ".tif",
                       ".tiff", ".webp", ".pbm", ".pgm", ".ppm", ".pnm", ".pfm", ".tga", ".ico", ".cur", ".icns",
                       ".qoi", ".pcx", ".dcx", ".avif", ".avifs", ".jp2", ".j2k", ".j2c", ".jpc", ".jpf", ".jpx",
                       ".psd", ".dds", ".sgi", ".rgb", ".rgba", ".bw", ".ras", ".xbm", ".xpm", ".msp", ".blp",
-                      ".fits", ".fit")
+                      ".fits", ".fit", ".heic", ".heif", ".hif", ".jxl")
 CHUNK = 256        # pictures prepared, then predicted in one sess.run, at a time in batch mode
 MAX_LINE = 1 << 16  # characters in a line read at the prompt (a path holds at most 4096 bytes)
 

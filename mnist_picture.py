@@ -113,12 +113,37 @@ def open_picture(path, transpose=True, draft=None):
         raise PictureError("%s, over the %d-megapixel limit; refused as a possible decompression bomb"
                            % (size, MAX_PIXELS // 1_000_000))
     except Image.UnidentifiedImageError:
+        kind = _unread_kind(path)
+        if kind:
+            raise PictureError("a %s picture, a kind Pillow cannot read: save it as PNG or JPEG" % kind)
         raise PictureError("not a picture (Pillow cannot identify it)")
     except PermissionError:
         raise PictureError("permission denied")
     except Exception as e:  # truncated or damaged data: Pillow raises OSError, SyntaxError, ValueError, ...
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise PictureError("cannot decode the picture: %s" % reason)
+
+
+# Pictures Pillow cannot read, by how their files begin: HEIF (an iPhone's photos, .heic; its ftyp box names
+# the brands), JPEG XL (a bare codestream, or in its own box format).
+_HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1")
+
+
+def _unread_kind(path):
+    """The name of a kind of picture Pillow cannot read that the file at path is ("HEIC/HEIF", "JPEG XL"),
+    or None."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+    except OSError:
+        return None
+    if head[4:8] == b"ftyp":  # major brand, minor version, compatible brands
+        brands = {head[i:i + 4] for i in range(8, min(len(head), int.from_bytes(head[:4], "big")), 4)}
+        if brands & set(_HEIF_BRANDS) and not brands & {b"avif", b"avis"}:  # (AVIF, which Pillow reads, is HEIF too)
+            return "HEIC/HEIF"
+    if head.startswith((b"\xff\x0a", b"\0\0\0\x0cJXL \r\n\x87\n")):
+        return "JPEG XL"
+    return None
 
 
 def grey_levels(img, work_size=WORK_SIZE):

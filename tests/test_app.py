@@ -579,6 +579,28 @@ def test_bad_files_raise_one_line_errors(tmp_path, digits):
                                                 str(tmp_path / "large.png")).value)
 
 
+def test_pictures_of_kinds_pillow_cannot_read_are_named_as_such(trained_model, tmp_path, capsys):
+    # An iPhone's photo (HEIC) or a JPEG XL picture was "not a picture (Pillow cannot identify it)", and a folder
+    # of iPhone photos "no pictures in this folder".
+    def box(kind, data):
+        return struct.pack(">I", 8 + len(data)) + kind + data
+    (tmp_path / "IMG_0001.HEIC").write_bytes(box(b"ftyp", b"heic\0\0\0\0mif1heic") + box(b"meta", bytes(64)))
+    (tmp_path / "photo.heif").write_bytes(box(b"ftyp", b"mif1\0\0\0\0mif1heix") + box(b"meta", bytes(64)))
+    (tmp_path / "scan.jxl").write_bytes(b"\xff\x0a" + bytes(64))
+    (tmp_path / "boxed.jxl").write_bytes(b"\0\0\0\x0cJXL \r\n\x87\n" + bytes(64))
+    # an AVIF (HEIF too, which Pillow reads) that is damaged, and a video, are not called so
+    (tmp_path / "x.avif").write_bytes(box(b"ftyp", b"avif\0\0\0\0mif1miaf") + box(b"meta", bytes(64)))
+    (tmp_path / "x.jpg").write_bytes(box(b"ftyp", b"isom\0\0\0\0isommp41") + bytes(64))
+    assert mnist_app.main([str(tmp_path), "--model-dir", trained_model]) == 1
+    out, err = capsys.readouterr()
+    kinds = {"IMG_0001.HEIC": "HEIC/HEIF", "boxed.jxl": "JPEG XL", "photo.heif": "HEIC/HEIF", "scan.jxl": "JPEG XL"}
+    expected = ["%s: error: a %s picture, a kind Pillow cannot read: save it as PNG or JPEG" % (tmp_path / name, kind)
+                for name, kind in kinds.items()]
+    expected += ["%s: error: not a picture (Pillow cannot identify it)" % (tmp_path / name)
+                 for name in ("x.avif", "x.jpg")]
+    assert (out, err.splitlines()) == ("", expected)
+
+
 def test_benchmark_set_is_read_correctly(trained_model, mnist, tmp_path):
     """The default preprocessing reads the benchmark's photo-like pictures far better than the seed's."""
     import app_bench
@@ -864,9 +886,10 @@ def test_a_folder_of_pictures_in_any_kind_pillow_reads(trained_model, tmp_path, 
     assert [m.group(1) for m in lines] == [str(tmp_path / name) for name in sorted(kinds)]
     assert {m.group(2) for m in lines} == {str(mnist_app.restore_model(mnist_app.prepare(str(tmp_path / "a.jp2"))
                                                                        .reshape(1, 784), trained_model)[0])}
-    # every name taken is one Pillow opens (MPO is opened as a JPEG's kind)
+    # every name taken is one Pillow opens (MPO is opened as a JPEG's kind), or a kind named as one it cannot read
     Image.init()
-    opened = {ext for ext, kind in Image.registered_extensions().items() if kind in Image.OPEN} | {".mpo"}
+    opened = {ext for ext, kind in Image.registered_extensions().items() if kind in Image.OPEN}
+    opened |= {".mpo", ".heic", ".heif", ".hif", ".jxl"}
     assert set(mnist_app.PICTURE_EXTENSIONS) <= opened
 
 
