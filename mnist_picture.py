@@ -169,9 +169,14 @@ def grey_levels(img, work_size=WORK_SIZE):
             grey = ((grey.astype(np.float64) - lo) / max(span, 1e-12)).astype(np.float32)
         return np.asarray(_reduce(_image(grey), size), dtype=np.float32)
     if img.mode in ("LA", "PA", "RGBA", "RGBa", "La") or "transparency" in img.info:
-        img = _reduce(img.convert("RGBA"), size)  # Pillow resizes RGBA with premultiplied alpha
+        rgba = img.convert("RGBA")
+        # One colour made transparent (a GIF's, or a PNG's, transparent colour) is the paper the picture was drawn
+        # on, as a rule: taken before reducing, which leaves no colour under transparent pixels.
+        keyed = isinstance(img.info.get("transparency"), (int, tuple)) and img.mode not in ("LA", "PA", "RGBA")
+        matte = _matte(rgba) if keyed else None
+        img = _reduce(rgba, size)  # Pillow resizes RGBA with premultiplied alpha
         return _flatten(np.asarray(img.convert("L"), dtype=np.float32) / 255.0,
-                        np.asarray(img.getchannel("A"), dtype=np.float32) / 255.0)
+                        np.asarray(img.getchannel("A"), dtype=np.float32) / 255.0, matte)
     if img.mode == "LAB":  # Pillow cannot convert LAB; its first channel is the lightness
         img = img.getchannel(0)
     return np.asarray(_reduce(img.convert("L"), size), dtype=np.float32) / 255.0
@@ -182,14 +187,29 @@ def _reduce(img, size):
     return img if img.size == size else img.resize(size, Image.BOX)
 
 
-def _flatten(grey, alpha):
+def _matte(rgba):
+    """The grey level of the transparent pixels of an RGBA picture whose transparency is one colour (a sample
+    of about 100,000 pixels), or None if none is transparent."""
+    step = max(1, int(np.sqrt(rgba.width * rgba.height / 100_000)))
+    sample = np.asarray(rgba.resize((max(1, rgba.width // step), max(1, rgba.height // step)), Image.NEAREST))
+    clear = sample[..., 3] == 0
+    if not clear.any():
+        return None
+    return float(np.median(np.asarray(Image.fromarray(sample[..., :3][clear][None]).convert("L")))) / 255.0
+
+
+def _flatten(grey, alpha, matte=None):
     """Lays a picture with an alpha channel on paper. grey, alpha: [H, W] in [0, 1]. Returns [H, W].
 
     If most of the picture is transparent, the transparent part is the background and the opaque part the
     ink (a digit drawn on a transparent layer): the paper is then whichever of white or black contrasts
-    with that ink. Otherwise the opaque part holds its own paper (e.g. a photo with transparent corners):
-    the transparent part is filled with that paper's median level. Opaque is at least half the picture's
-    highest opacity: a digit drawn at half opacity or less is still seen.
+    with that ink; or, for a picture whose transparent colour is given (matte: its grey level), that colour,
+    if the ink lies all on one side of it and reaches far from it: the picture was drawn on it, and the soft
+    edges of its strokes, opaque, blend into it (a black digit with soft edges on white made transparent is
+    mostly light grey: on black, its edges would be read as the digit). Otherwise the opaque part holds its
+    own paper (e.g. a photo with transparent corners): the transparent part is filled with that paper's
+    median level. Opaque is at least half the picture's highest opacity: a digit drawn at half opacity or
+    less is still seen.
     """
     visible = float(alpha.max())
     if visible == 0:
@@ -198,6 +218,11 @@ def _flatten(grey, alpha):
     ink_level = float(np.median(grey[opaque]))
     if opaque.mean() < 0.5:
         paper = 1.0 if ink_level < 0.5 else 0.0
+        if matte is not None:
+            off = grey[opaque] - matte
+            side = np.sign(np.median(off))
+            if np.percentile(np.abs(off), 95) >= 0.5 and np.mean(off * side < -0.05) < 0.05:
+                paper = matte
     else:
         paper = ink_level
     return grey * alpha + paper * (1.0 - alpha)

@@ -500,6 +500,30 @@ def test_digit_drawn_at_low_opacity_on_a_transparent_layer(tmp_path, digits, mod
     assert aligned_difference(mnist_picture.mnist_input(path), reference) < 0.06
 
 
+def test_digit_with_soft_edges_on_a_colour_made_transparent(tmp_path, digits):
+    """A GIF's (or PNG's) transparent colour is the paper the digit was drawn on: a 7 and a 1 with MNIST's soft
+    edges on white made transparent are mostly light grey, were laid on black and read as 8s (their edges)."""
+    for i in (0, 2):
+        grey = digit_grey(digits[0][i])
+        reference = mnist_picture.mnist_input(save(to_image(grey), tmp_path / "reference.png"))
+        white = to_image(grey)
+        palette = white.convert("RGB").quantize(32)
+        black = to_image(1 - grey)  # chalk with soft edges on black made transparent
+        for picture, key, name in ((white, 255, "white.png"), (palette, palette.getpixel((0, 0)), "palette.gif"),
+                                   (black, 0, "black.png")):
+            path = save(picture, tmp_path / name, transparency=key)
+            assert mnist_picture.open_picture(path).info["transparency"] == key
+            assert aligned_difference(mnist_picture.mnist_input(path), reference) < 0.03, name
+    # a transparent colour that is the ink's own (a black digit without soft edges, on transparent black) is no
+    # paper: the digit is still laid on white
+    strokes = digit_grey(digits[0][0]) < 0.5
+    ink = Image.fromarray(strokes.astype(np.uint8), "P")
+    ink.putpalette([0, 0, 0] * 2)
+    reference = mnist_picture.mnist_input(save(to_image(1.0 - strokes), tmp_path / "r.png"))
+    path = save(ink, tmp_path / "ink.gif", transparency=0)
+    assert aligned_difference(mnist_picture.mnist_input(path), reference) < 0.03
+
+
 def test_a_picture_pillow_cannot_seek_in(tmp_path, digits):
     """A SPIDER picture (a microscope format Pillow reads, 32-bit float) that is not a stack refuses seek(0):
     it was 'cannot decode the picture: attempt to seek in a non-stack file'."""
