@@ -95,7 +95,8 @@ def open_picture(path, transpose=True, draft=None):
                 raise PictureError("picture has no pixels (%dx%d)" % (width, height))
             # (an animation is opened at its first frame, which is the one read: no seek(0), which SPIDER, a
             # microscope format, refuses for a file of one picture)
-            if draft and img.format == "JPEG" and max(img.size) > 2 * draft:
+            # (MPO is a JPEG with more pictures after the first, a depth map or a gain map: many phones' photos)
+            if draft and img.format in ("JPEG", "MPO") and max(img.size) > 2 * draft:
                 img.draft(img.mode, (draft, draft))  # DCT scaling: decodes 1/2 .. 1/8 size
             img.load()
             reduced_by = width / img.width

@@ -192,6 +192,18 @@ def test_digit_a_few_pixels_tall_once_the_photo_is_reduced(tmp_path, digits, ext
         mnist_picture.mnist_input(save(blank, tmp_path / ("blank" + extension)))
 
 
+def test_a_phone_photo_with_a_second_picture_is_decoded_at_a_reduced_scale(tmp_path, digits):
+    # Many phones add a picture after the photo (a depth or gain map); Pillow then calls the JPEG an MPO, and
+    # it was decoded at full size (twice the time of a 12-megapixel JPEG) and read from that.
+    sheet = to_image(digit_grey(digits[0][0], (2400, 1800), (700, 300, 1100), paper=0.9, ink=0.15))
+    jpeg = save(sheet, tmp_path / "photo.jpg", quality=90)
+    mpo = tmp_path / "phone.jpg"
+    sheet.convert("RGB").save(mpo, format="MPO", quality=90, save_all=True, append_images=[sheet.resize((240, 180))])
+    img = mnist_picture.open_picture(str(mpo), draft=mnist_picture.WORK_SIZE)
+    assert img.format == "MPO" and img.info.get("draft_scale") == 4 and img.size == (600, 450)
+    assert np.array_equal(mnist_picture.mnist_input(str(mpo)), mnist_picture.mnist_input(jpeg))  # read as the JPEG
+
+
 def test_uneven_paper_and_noise(tmp_path, digits):
     images, _ = digits
     image = images[0]
