@@ -282,6 +282,7 @@ def application(model_dir=mnist_backward.MODEL_SAVE_PATH, preprocess="mnist"):
         answer = _ask("input the number of test pictures:")
         if answer is None:
             return 0
+        answer = answer.lstrip("\ufeff")  # the byte-order mark a file of answers saved by Windows' Notepad starts with
         try:
             testNum = int(answer.strip())
         except ValueError:

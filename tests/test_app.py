@@ -815,6 +815,15 @@ def test_prompt_bad_count_and_end_of_input(trained_model, pictures, monkeypatch,
         prompt("0" * (mnist_app.MAX_LINE + 1))
 
 
+def test_prompt_answers_from_a_file_that_starts_with_a_byte_order_mark(trained_model, pictures):
+    # A file of answers saved by Windows' Notepad starts with one: the count was "\ufeff1", asked again.
+    folder, paths, labels = pictures
+    proc = run_script("mnist_app.py", "--model-dir", trained_model, input="\ufeff1\n%s\n" % paths[0])
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert re.fullmatch(r"input the number of test pictures:the path of test picture:The prediction number is: \d\n",
+                        proc.stdout), proc.stdout
+
+
 def test_prompt_takes_quoted_paths_and_names_with_quotes_or_spaces(trained_model, pictures, tmp_path, monkeypatch,
                                                                    capsys):
     folder, paths, labels = pictures
