@@ -491,16 +491,21 @@ def prepare_std_streams():
         stream = getattr(sys, name)
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="surrogateescape" if fd == 0 else "file_system_bytes")
-    try:
-        plain = type(sys.stdout) is io.TextIOWrapper and sys.stdout.fileno() == 1  # not a test's capture
-    except (OSError, ValueError):
-        plain = False
-    if plain:
-        _replaced.append(sys.stdout)  # kept: it shares its buffer with ours, which its closing would close
-        sys.stdout.flush()
-        sys.stdout = _Stdout(sys.stdout.buffer, encoding=sys.stdout.encoding, errors=sys.stdout.errors,
-                             line_buffering=sys.stdout.line_buffering, write_through=sys.stdout.write_through)
-        _replaced.append(sys.stdout)  # (the same for ours, should sys.stdout be set back)
+    for fd, name, kind in ((1, "stdout", _Stdout), (2, "stderr", _Stderr)):
+        stream = getattr(sys, name)
+        try:
+            plain = type(stream) is io.TextIOWrapper and stream.fileno() == fd  # not a test's capture
+        except (OSError, ValueError):
+            plain = False
+        if plain:
+            _replaced.append(stream)  # kept: it shares its buffer with ours, which its closing would close
+            try:
+                stream.flush()
+            except OSError:
+                pass
+            setattr(sys, name, kind(stream.buffer, encoding=stream.encoding, errors=stream.errors,
+                                    line_buffering=stream.line_buffering, write_through=stream.write_through))
+            _replaced.append(getattr(sys, name))  # (the same for ours, should it be set back)
 
 
 _replaced = []
@@ -530,6 +535,24 @@ class _Stdout(io.TextIOWrapper):
             error.filename = STDOUT
         self.failure = error
         return error
+
+
+class _Stderr(io.TextIOWrapper):
+    """sys.stderr that drops what cannot be written (2>/dev/full, a pipe whose reader left) instead of raising:
+    a warning or a progress line that cannot be said must not stop the program, and an error that cannot be
+    said is still told by the exit status."""
+
+    def write(self, text):
+        try:
+            return super().write(text)
+        except OSError:
+            return len(text)
+
+    def flush(self):
+        try:
+            return super().flush()
+        except OSError:
+            pass
 
 
 def _file_system_bytes(error):

@@ -722,3 +722,25 @@ def test_output_streams_write_file_names_as_their_bytes():
     assert "x\udcff".encode("utf-8", "file_system_bytes") == b"x\xff"
     assert "caf\u00e9".encode("ascii", "file_system_bytes") == "caf\u00e9".encode("utf-8")
     assert "x\udcff".encode("utf-16-le", "file_system_bytes").decode("utf-16-le") == "x\\udcff"
+
+
+@pytest.mark.parametrize("stderr", ["full", "closed pipe"])
+def test_standard_error_that_cannot_be_written_stops_nothing(stderr):
+    # A warning on stderr (2>/dev/full, a pipe whose reader left) raised OSError: the evaluator and the trainer
+    # stopped at their first warning (status 1, nothing said), and a broken pipe on stderr was even taken for
+    # one on stdout. What cannot be said there is dropped; the program goes on.
+    code = ("import sys, input_data; input_data.prepare_std_streams(); print('warning: a', file=sys.stderr); "
+            "print('out'); sys.stderr.write('b' * 100000); sys.stderr.flush(); print('end')")
+    if stderr == "full":
+        with open("/dev/full", "w") as err:
+            proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
+                                  stderr=err, text=True)
+    else:
+        read, write = os.pipe()
+        os.close(read)
+        try:
+            proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
+                                  stderr=write, text=True)
+        finally:
+            os.close(write)
+    assert (proc.returncode, proc.stdout) == (0, "out\nend\n")

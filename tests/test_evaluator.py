@@ -2,11 +2,13 @@
 import os
 import re
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from conftest import run_script, start_script, assert_no_traceback
+from conftest import ROOT, run_script, start_script, assert_no_traceback, _env
 import input_data
 from mnist_common import tf, list_checkpoints, checkpoint_step
 import mnist_test
@@ -152,6 +154,20 @@ def test_damaged_checkpoint_is_skipped(tmp_path, trained_model, mnist_dir, damag
     assert err.rstrip().endswith(reason)  # TensorFlow's reason, not its "Graph execution error:" framing
     # The next readable one is evaluated, under its own step number.
     assert out.startswith("After 401 training step(s), test accuracy = ")
+
+
+def test_a_warning_that_cannot_be_written_does_not_stop_the_evaluator(tmp_path, trained_model, mnist_dir):
+    # 2>/dev/full: the warning about the damaged newest checkpoint could not be written, and that OSError ended
+    # the evaluator with status 1 and no line at all; the older checkpoint is evaluated as with a usable stderr.
+    shutil.copytree(trained_model, tmp_path, dirs_exist_ok=True)
+    with open(list_checkpoints(str(tmp_path))[0] + ".data-00000-of-00001", "r+b") as f:
+        f.truncate(1000)
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, os.path.join(ROOT, "mnist_test.py"), "--once", "--model-dir", tmp_path,
+                               "--data-dir", mnist_dir], cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=full,
+                              text=True, timeout=300)
+    assert proc.returncode == 0
+    assert proc.stdout.startswith("After 401 training step(s), test accuracy = ")
 
 
 def test_checkpoint_whose_name_tensorflow_reads_as_a_pattern_is_skipped(tmp_path, trained_model, mnist_dir,
