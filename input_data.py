@@ -396,11 +396,30 @@ class Datasets:
         self.train, self.validation, self.test = train, validation, test
 
 
+def leads_nowhere(what, path):
+    """Why path, which does not exist, cannot be made either: "<what> PATH[: LINK] is a symbolic link to TARGET,
+    which leads nowhere" when it is, or lies under, a symbolic link to nothing; else None (it can be made,
+    or fails to for another reason). The path is followed as given: "link/../x" goes through link."""
+    link = path.rstrip(os.sep) or os.sep
+    while link and not os.path.lexists(link) and os.path.dirname(link) != link:
+        link = os.path.dirname(link)
+    if not (link and os.path.islink(link) and not os.path.exists(link)):
+        return None
+    where = "" if link == path.rstrip(os.sep) else ": " + link
+    return "%s %s%s is a symbolic link to %s, which leads nowhere" % (what, path, where, os.readlink(link))
+
+
 def _data_dir(train_dir):
-    """train_dir resolved (resolve_data_dir), refused when it is there but not a directory."""
+    """train_dir resolved (resolve_data_dir), refused when it is there but not a directory, or is (or lies
+    under) a symbolic link to nothing, where no directory can be made for a download."""
     train_dir = resolve_data_dir(train_dir)
-    if os.path.exists(train_dir) and not os.path.isdir(train_dir):
-        raise DataError("data directory %s is not a directory" % train_dir)
+    if os.path.exists(train_dir):
+        if not os.path.isdir(train_dir):
+            raise DataError("data directory %s is not a directory" % train_dir)
+    else:
+        nowhere = leads_nowhere("data directory", train_dir)
+        if nowhere:
+            raise DataError(nowhere)
     return train_dir
 
 

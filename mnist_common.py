@@ -192,13 +192,9 @@ def check_model_dir(model_dir):
     try:
         info = os.stat(model_dir)
     except FileNotFoundError:  # to be created, unless it or a directory above it is a link to nothing
-        path = model_dir.rstrip(os.sep) or os.sep  # as given: "link/../x" goes through link
-        while path and not os.path.lexists(path) and os.path.dirname(path) != path:
-            path = os.path.dirname(path)
-        if path and os.path.islink(path) and not os.path.exists(path):
-            where = "" if path == model_dir.rstrip(os.sep) else ": " + path
-            raise UserError("model directory %s%s is a symbolic link to %s, which leads nowhere"
-                            % (model_dir, where, os.readlink(path))) from None
+        nowhere = input_data.leads_nowhere("model directory", model_dir)
+        if nowhere:
+            raise UserError(nowhere) from None
         return
     except PermissionError:  # said when its checkpoints are looked for
         return

@@ -203,14 +203,20 @@ def test_batch_larger_than_the_data_set_is_refused():
     ("under_file", "error: train-images-idx3-ubyte.gz is missing from {d}, where it cannot be downloaded to "
                    "(Not a directory); put the file there or download it from " + input_data.DEFAULT_SOURCE_URL
                    + "train-images-idx3-ubyte.gz"),
+    # A link to nothing, or a path under one, was "... where it cannot be downloaded to (File exists)".
+    ("link", "error: data directory {d} is a symbolic link to {gone}, which leads nowhere"),
+    ("under_link", "error: data directory {d}: {link} is a symbolic link to {gone}, which leads nowhere"),
 ])
 def test_input_data_cli_unusable_data_dir_is_one_line(tmp_path, where, message):
     (tmp_path / "file").write_text("")
-    d = tmp_path / "file" if where == "file" else tmp_path / "file" / "sub"
+    os.symlink(tmp_path / "gone", tmp_path / "link")
+    d = {"file": tmp_path / "file", "under_file": tmp_path / "file" / "sub", "link": tmp_path / "link",
+         "under_link": tmp_path / "link" / "sub"}[where]
     proc = run_script("input_data.py", "--data-dir", d)  # fails before any download is tried
     assert_no_traceback(proc)
     assert proc.returncode == 1
-    assert proc.stderr == message.format(d=d) + "\n"
+    assert proc.stderr == message.format(d=d, link=tmp_path / "link", gone=tmp_path / "gone") + "\n"
+    assert sorted(os.listdir(tmp_path)) == ["file", "link"]
 
 
 def test_input_data_cli_names_a_data_dir_that_is_not_utf8(tmp_path):
