@@ -289,11 +289,13 @@ def backward(mnist, steps=STEPS, batch_size=BATCH_SIZE, model_dir=MODEL_SAVE_PAT
                         print("warning: cannot remove old checkpoint %s (%s)" % (old, error_reason(e)), file=sys.stderr)
 
             # Ctrl+C, and SIGTERM (kill, timeout, a service manager stopping us), end the run at the next step,
-            # with a checkpoint. (Python lets only the main thread set handlers: elsewhere they stay as they are.)
+            # with a checkpoint. (Python lets only the main thread set handlers: elsewhere they stay as they are.
+            # A signal ignored when we were started, as a shell script's `&` does with Ctrl+C, stays ignored.)
             interrupted = []
             previous = {s: signal.signal(s, lambda signum, frame: interrupted.append(signum))
                         for s in (signal.SIGINT, signal.SIGTERM)
-                        if threading.current_thread() is threading.main_thread()}
+                        if threading.current_thread() is threading.main_thread()
+                        and signal.getsignal(s) != signal.SIG_IGN}
             try:
                 start_step, start_time = step, time.time()
                 log_step = _next_log_step(step, steps, log_every)

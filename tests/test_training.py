@@ -399,6 +399,22 @@ def test_sigint_or_sigterm_saves_and_exits(mnist_dir, tmp_path, signum, status, 
     assert tf.train.load_checkpoint(list_checkpoints(str(tmp_path))[0]).get_tensor("Variable_4") == step
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_the_trainer_was_started_with_ignored_stays_ignored(mnist_dir, tmp_path, signum):
+    # A shell script's `python mnist_backward.py &` starts it with Ctrl+C ignored (`trap '' TERM` does so with
+    # SIGTERM): ignored while TensorFlow loaded, the signal then stopped training ("Interrupted at step 2", 130).
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "mnist_backward.py"), "--steps", "300",
+                             "--log-every", "100", "--model-dir", str(tmp_path), "--data-dir", mnist_dir],
+                            cwd=ROOT, env=_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signum, signal.SIG_IGN))
+    read_until(proc, "After 1 training step(s)")
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=120)
+    assert (proc.returncode, err) == (0, "")
+    assert out.splitlines()[-1].startswith("Finished at step 300: 300 steps in ")
+
+
 # Runs the trainer, killed with SIGKILL at a chosen point inside TensorFlow's Saver.save: argv is ROOT, the
 # point, which call to kill at, then the trainer's flags. Points: "delete" kills once that many files of old
 # checkpoints are deleted; "checkpoint.tmp" (the state file) or ".meta.tmp" kills just before the temporary
