@@ -8,8 +8,9 @@
    beside the model's accuracy on the same digits as plain 28x28 MNIST images (the ceiling). Then digits
    framed otherwise (`--framing-count`): cut out to their ink, about 40 pixels tall in a 12-megapixel
    photo, written on ruled and on squared notebook paper, level and turned by up to MAX_TURN degrees, and on
-   plain paper in a dark frame, beside a scan's dark margin or as a sheet on a table. If scikit-learn is
-   importable, its 8x8 handwritten digits (other writers than MNIST's) are drawn the same way and scored too.
+   plain paper in a dark frame, beside a scan's dark margin, as a sheet on a table or under a hard-edged
+   shadow. If scikit-learn is importable, its 8x8 handwritten digits (other writers than MNIST's) are drawn
+   the same way and scored too.
 2. Speed. Writes `--speed-count` pictures to a folder and times, as whole processes, `python mnist_app.py
    FOLDER` (one graph, one restore, one sess.run per 256 pictures) against the course's approach: per
    picture a fresh tf.Graph, forward(x, None), the EMA Saver, a new session, the checkpoint state read and
@@ -213,7 +214,7 @@ def accuracy_report(model, mnist, count, seed):
 
 
 FRAMINGS = ("close crop, dark ink", "close crop, light ink", "40 px in 12 MP photo", "ruled paper", "squared paper",
-            "ruled, turned", "squared, turned", "dark frame", "scan margin", "sheet on a table")
+            "ruled, turned", "squared, turned", "dark frame", "scan margin", "sheet on a table", "hard shadow")
 MAX_TURN = 4.0  # degrees: the turned notebook pictures' lines are at up to this angle to the picture's rows
 
 
@@ -227,6 +228,7 @@ def framing_report(model, mnist, count, seed):
     rng = np.random.default_rng(seed + 3)
     turns = np.random.default_rng(seed + 4)  # (its own generator: the other pictures stay as they were)
     around = np.random.default_rng(seed + 5)  # (and one for what lies around the sheet)
+    shade = np.random.default_rng(seed + 6)  # (and one for the hard shadows)
     chosen = rng.choice(mnist.test.num_examples, size=count, replace=False)
     images, labels = mnist.test.images[chosen], mnist.test.labels[chosen]
     pictures = []
@@ -288,10 +290,19 @@ def framing_report(model, mnist, count, seed):
             y, x = int(around.integers(0, th - ch + 1)), int(around.integers(0, tw - cw + 1))
             table[y:y + ch, x:x + cw] = sheet
             write(table, FRAMINGS[9], label)
+            # the same digit on plain paper under a hard-edged shadow: a straight edge at any angle through a
+            # point of the digit's box, the dark side at 40% to 75% of the light, the edge a ramp 1 to 4 pixels
+            # wide (a pixel's own anti-aliasing, then 0 to 3 pixels of blur)
+            angle, dim, ramp = shade.uniform(0, 2 * np.pi), shade.uniform(0.4, 0.75), 1 + shade.uniform(0, 3)
+            py, px = top + shade.uniform(0, h), left + shade.uniform(0, w)
+            across = (cols - px) * np.cos(angle) + (rows - py) * np.sin(angle)  # signed distance from the edge
+            light = dim + (1 - dim) * np.clip(across / ramp + 0.5, 0, 1)
+            shaded = (paper * (1 - page) + ink * page) * light + shade.normal(0, 0.01, page.shape)
+            write(shaded, FRAMINGS[10], label)
         results = {p: score(model, pictures, p) for p in ("seed", "mnist")}
     kinds = np.array([p[2] for p in pictures])
     print("framing: MNIST test digits (seed %d) cut out to their ink, small in a large photo, on notebook paper, "
-          "with dark surroundings" % seed)
+          "with dark surroundings, under a hard shadow" % seed)
     print("  %-22s %6s %14s %14s" % ("kind", "count", "seed pre_pic", "mnist (default)"))
     for kind in FRAMINGS:
         print("  %-22s %6d %14.3f %14.3f" % (kind, np.sum(kinds == kind), results["seed"][1][kind],

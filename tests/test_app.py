@@ -1062,12 +1062,13 @@ def test_app_bench_smoke(trained_model, mnist_dir, tmp_path, capsys, monkeypatch
     assert 0 <= float(m.group(1)) < float(m.group(2)) <= 1
     assert re.search(r"the model's ceiling", out)
     framing = re.findall(r"^  (close crop, dark ink|close crop, light ink|40 px in 12 MP photo|ruled paper"
-                         r"|squared paper|ruled, turned|squared, turned|dark frame|scan margin|sheet on a table)"
+                         r"|squared paper|ruled, turned|squared, turned|dark frame|scan margin|sheet on a table"
+                         r"|hard shadow)"
                          r" +(\d+) +([0-9.]+) +([0-9.]+)$", out, re.M)
     assert [(kind, int(n)) for kind, n, _, _ in framing] == [
         ("close crop, dark ink", 15), ("close crop, light ink", 15), ("40 px in 12 MP photo", 1),
         ("ruled paper", 5), ("squared paper", 5), ("ruled, turned", 5), ("squared, turned", 5),
-        ("dark frame", 5), ("scan margin", 5), ("sheet on a table", 5)]
+        ("dark frame", 5), ("scan margin", 5), ("sheet on a table", 5), ("hard shadow", 5)]
     assert all(0 <= float(a) <= 1 and 0 <= float(b) <= 1 for _, _, a, b in framing)
     assert re.search(r"^scikit-learn 8x8 digits", out, re.M)  # figures, or "skipped" without scikit-learn
     # 10 pictures seldom hold all ten digits: a digit with none is "none", not nan and a NumPy warning
