@@ -37,6 +37,8 @@ LOW_CUT = 0.15            # ink fainter than this fraction of the stroke level c
 STROKE = 2.0              # thinner strokes are thickened to this width (MNIST's median), in field pixels
 LINE_DARKEST = 0.45       # a printed line of ruled paper keeps at least this fraction of the paper's brightness
 MAX_TILT = 0.09           # ...and may be turned by up to this slope (5 degrees) from the picture's rows or columns
+SHADOW_DARKEST = 0.3      # a hard shadow's dark side keeps at least this fraction of the light side's brightness
+SHADOW_FAINTEST = 0.85    # ...and at most this (fainter, its step is left to the paper's smooth level)
 
 _HIGH_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 
@@ -1011,6 +1013,276 @@ def _paper_over(grey, region):
     return out
 
 
+def _group_percentile(values, groups, n, q):
+    """The q-th percentile (0 to 100, nearest rank) of float32 [N] values in each of n groups (intp [N], 0 to n-1).
+
+    Returns: (float32 [n], NaN for a group without values; intp [n], how many values each group holds).
+    """
+    order = np.lexsort((values, groups))  # by group, then value
+    count = np.bincount(groups, minlength=n)
+    starts = np.cumsum(count) - count
+    rank = np.minimum(starts + (q / 100 * np.maximum(count - 1, 0)).astype(np.intp), max(values.size - 1, 0))
+    level = values[order][rank] if values.size else np.zeros(n, np.float32)
+    return np.where(count > 0, level, np.nan).astype(np.float32), count
+
+
+def _straight_edges(g, paper, most=4):
+    """The strongest straight edges in float32 [H, W] g (a Hough transform of its edge pixels' gradients).
+
+    Returns:
+      [(phi, rho)]: each edge on the line x cos(phi) + y sin(phi) = rho, phi pointing to its light side, good
+      to a degree or two and a pixel or two; strongest first, at most `most`.
+    """
+    h, w = g.shape
+    # Every other pixel's gradient, along rows and columns (a quarter of the pixels: a long edge has plenty).
+    gx, gy = _sobel(g, 2)
+    # A shadow's edge steps by at least 15% of the paper's level within 4 pixels (SHADOW_FAINTEST; beyond a
+    # reduction to WORK_SIZE, a wider edge is narrower): a slope of 0.04 of it, 0.3 in Sobel's units.
+    ys, xs = np.nonzero(gx * gx + gy * gy > (0.3 * paper) ** 2)
+    smallest = min(h, w) / 10  # votes for an edge: a line across a fifth of the picture's shorter side, at least
+    if xs.size < smallest:
+        return []
+    direction = np.arctan2(gy[ys, xs], gx[ys, xs])
+    xs, ys = 2 * xs + 1, 2 * ys + 1
+    # Only pixels whose dark side, 4 pixels away across the edge, is as much darker than their light side as a
+    # shadow's may be vote: not the edges of dark strokes (ink is darker), nor of thin ones (paper beyond).
+    def beside(side):  # g 4 pixels from each edge pixel across the edge, on its light (1) or dark (-1) side
+        return g[np.clip(np.rint(ys + side * 4 * np.sin(direction)).astype(np.intp), 0, h - 1),
+                 np.clip(np.rint(xs + side * 4 * np.cos(direction)).astype(np.intp), 0, w - 1)]
+    light, dark = beside(1), beside(-1)
+    shadow_like = (dark >= (SHADOW_DARKEST - 0.05) * light) & (dark <= (SHADOW_FAINTEST + 0.05) * light)
+    xs, ys, direction = xs[shadow_like], ys[shadow_like], direction[shadow_like]
+    if xs.size < smallest:
+        return []
+    angles = 180  # 2-degree bins; the line is refined afterwards
+    bin_of = np.rint(direction * (angles / (2 * np.pi))).astype(np.intp)
+    span = int(np.hypot(h, w)) + 2  # rho from -span to span, in bins of 2 pixels
+    votes = np.zeros(angles * (span + 1), np.intp)
+    for turn in (-1, 0, 1):  # each pixel votes for its own direction and the two beside it
+        a = (bin_of + turn) % angles
+        theta = a * (2 * np.pi / angles)
+        rho = np.rint((xs * np.cos(theta) + ys * np.sin(theta) + span) / 2).astype(np.intp)
+        votes += np.bincount(a * (span + 1) + rho, minlength=votes.size)
+    votes = votes.reshape(angles, span + 1)
+    votes[:, 1:-1] += votes[:, :-2] + votes[:, 2:]  # and rho +-1 bin (not exact: the peak only needs finding)
+    found = []
+    for _ in range(most):
+        a, r = np.unravel_index(int(np.argmax(votes)), votes.shape)
+        if votes[a, r] < smallest:
+            break
+        found.append((a * (2 * np.pi / angles), 2.0 * r - span))
+        votes[[(a + i) % angles for i in range(-2, 3)], max(0, r - 3):r + 4] = 0  # the peak's neighbourhood
+    return found
+
+
+def _sobel(g, step=1):
+    """The Sobel gradient (gx, gy) of float32 [H, W] g at every step-th row and column from the second.
+
+    Differences across 2 pixels, smoothed 1-2-1 along the edge: the direction is good to about a degree on an
+    edge a pixel wide, where plain differences are off by several. In its units a slope is 8 times larger.
+    """
+    p = np.pad(g, 1, mode="edge")
+    h, w = g.shape
+
+    def at(dy, dx):  # the pixels wanted (step - 1, 2 step - 1, ...), shifted by (dy, dx)
+        return p[step + dy:1 + dy + h:step, step + dx:1 + dx + w:step]
+    gx = (at(-1, 1) - at(-1, -1)) + 2 * (at(0, 1) - at(0, -1)) + (at(1, 1) - at(1, -1))
+    gy = (at(1, -1) - at(-1, -1)) + 2 * (at(1, 0) - at(-1, 0)) + (at(1, 1) - at(-1, 1))
+    return gx, gy
+
+
+def _steps_along(g, phi, rho):
+    """The ratio by which the brightness steps down across a line (phi, rho from _straight_edges) all along it,
+    or None: it does not. A quick look at points 3 pixels apart along the line, before _shadow_lift's closer
+    one: at each, the darker side's level over the lighter side's, 6 and 14 pixels from the line (past the
+    edge's blur and the line's error) on each side. The most common ratio between SHADOW_DARKEST and
+    SHADOW_FAINTEST (in bins of 0.05) must be seen, at either distance, at 40% of the line's points inside the
+    picture (10 at least): a stroke along the line, or crossing it, hides it at some; a stroke's edge shows it
+    only where the stroke is (past it, there is paper on both sides: a ratio of 1)."""
+    h, w = g.shape
+    c, s = np.cos(phi), np.sin(phi)
+    along = np.arange(-np.hypot(h, w), np.hypot(h, w), 3)
+    x, y = rho * c - along * s, rho * s + along * c
+    ratios = []
+    for off in (6, 14):
+        points = [(np.rint(x + side * off * c).astype(np.intp), np.rint(y + side * off * s).astype(np.intp))
+                  for side in (1, -1)]
+        inside = np.all([(px >= 0) & (px < w) & (py >= 0) & (py < h) for px, py in points], axis=0)
+        along, x, y, points = along[inside], x[inside], y[inside], [(px[inside], py[inside]) for px, py in points]
+        ratios = [r[inside] for r in ratios]  # (the points inside at both distances)
+        (lx, ly), (dx, dy) = points
+        ratios.append(g[dy, dx] / np.maximum(g[ly, lx], 1e-3))
+    if along.size < 10:
+        return None
+    both = np.concatenate(ratios)
+    counts = np.bincount(np.clip(np.rint(both / 0.05).astype(np.intp), 0, 40), minlength=41)
+    low, high = int(np.ceil(SHADOW_DARKEST / 0.05)), int(SHADOW_FAINTEST / 0.05)
+    common = (low + int(np.argmax(counts[low:high + 1]))) * 0.05
+    if counts[round(common / 0.05)] == 0:
+        return None
+    r = float(np.median(both[np.abs(both - common) <= 0.05]))
+    same = (np.abs(ratios[0] - r) <= 0.08) | (np.abs(ratios[1] - r) <= 0.08)
+    return r if same.sum() >= 0.4 * along.size else None
+
+
+def _hard_shadow(grey):
+    """grey with the dark side of a hard-edged shadow across the picture (a hand's, a phone's) lifted to its light
+    side's level, or None: there is none.
+
+    The paper's level subtracted in ink_levels is smooth: a step in it along a sharp edge is smoothed over, and
+    the step is left as ink (a bar across the digit). So a straight edge is looked for first (_straight_edges),
+    then checked as a shadow's edge (_steps_along, then _shadow_lift): it runs across the whole picture,
+    most of it (not a stroke of the digit, which is short), and the paper's brightness steps down across it
+    by one ratio all along, between SHADOW_DARKEST (ink is darker) and SHADOW_FAINTEST, on both sides as far
+    as a thick stroke is wide (a stroke is dark between paper on both sides).
+    Args:
+      grey: float32 [H, W] grey levels (0 black).
+    Returns:
+      float32 [H, W], or None.
+    """
+    h, w = grey.shape
+    if min(h, w) < 24:
+        return None
+    g = _median3(grey)
+    paper = float(np.percentile(g[::3, ::3], 90))
+    if paper < 0.05:  # (a black picture)
+        return None
+    for phi, rho in _straight_edges(g, paper):
+        ratio = _steps_along(g, phi, rho)
+        if ratio is not None:
+            lifted = _shadow_lift(grey, g, phi, rho, ratio)
+            if lifted is not None:
+                return lifted
+    return None
+
+
+def _shadow_lift(grey, g, phi, rho, ratio):
+    """_hard_shadow's lifted grey for the edge near the line (phi, rho) from _straight_edges, or None: it is not a
+    shadow's.
+
+    Args:
+      grey: float32 [H, W] grey levels; g: the same median-filtered (_median3).
+      ratio: the shadow's brightness over the light side's, as _steps_along saw it.
+    """
+    h, w = g.shape
+    gx, gy = _sobel(g)
+    size = max(h, w)
+    ys, xs = np.indices((h, w), dtype=np.float32)
+    # The line, to a fraction of a pixel: along it, in pieces of a sixteenth of the picture, the edge's centre
+    # is the mean distance from the line weighted by the brightness's rise across it (its derivative, which
+    # peaks in the middle of the edge); a straight line is fitted to the centres by least squares (pieces
+    # more than 0.75 pixel off, or twice the median, left out: a stroke crossing moves a centre), and the
+    # line moved onto it: three times, within 6, then 3, then 2 pixels of the line.
+    for window in (6, 3, 2):
+        c, s = np.cos(phi), np.sin(phi)
+        d = xs * c + ys * s - rho  # distance from the line, positive on its light side
+        near = np.abs(d) <= window
+        along, across = (ys * c - xs * s)[near], d[near]
+        rise = np.maximum(gx[near] * c + gy[near] * s, 0)
+        piece = np.floor((along - along.min()) / max(6.0, float(np.ptp(along)) / 16)).astype(np.intp)
+        total = np.bincount(piece, rise)
+        seen = total > 0.3 * np.median(total[total > 0]) if np.any(total > 0) else total > 0
+        if seen.sum() < 4:
+            return None
+        centre = np.bincount(piece, rise * across)[seen] / total[seen]
+        at = np.bincount(piece, rise * along)[seen] / total[seen]
+        keep = np.ones(centre.size, bool)
+        for _ in range(3):
+            if keep.sum() < 4:
+                return None
+            slope, offset = np.polyfit(at[keep], centre[keep], 1)
+            off = np.abs(centre - (offset + slope * at))
+            keep = off <= max(0.75, 2 * np.median(off))
+        # the edge lies along d = offset + slope * t: the line turned by -atan(slope), and moved
+        phi, rho = phi - np.arctan(slope), (rho + offset) / np.hypot(1, slope)
+    c, s = np.cos(phi), np.sin(phi)
+    d = xs * c + ys * s - rho
+    along = ys * c - xs * s
+
+    # The paper on each side, in pieces of a twelfth of the line's length inside the picture: its level (the
+    # 90th percentile: ink, darker, covers less than a tenth) just past the edge (3 to 7 pixels from the line),
+    # and further on (7 to 7 + 15% of the picture's size).
+    ramp, band, far = 3.0, 4.0, max(8.0, 0.15 * size)
+    inside = along[np.abs(d) < 1]
+    start, length = float(inside.min()), max(8.0, float(np.ptp(inside)) / 12)
+    pieces = int(np.ptp(inside) // length) + 1
+    piece = np.clip(np.floor((along - start) / length).astype(np.intp), 0, pieces - 1)
+    zone = np.full(d.shape, -1, np.intp)  # 0, 1: light and dark side near the edge; 2, 3: further on
+    zone[(d >= ramp) & (d < ramp + band)] = 0
+    zone[(d <= -ramp) & (d > -ramp - band)] = 1
+    zone[(d >= ramp + band) & (d < ramp + band + far)] = 2
+    zone[(d <= -ramp - band) & (d > -ramp - band - far)] = 3
+    used = zone >= 0
+    level, count = _group_percentile(g[used], piece[used] * 4 + zone[used], pieces * 4, 90)
+    level = np.where(count >= 4, level, np.nan).reshape(pieces, 4)
+    # over the light side's paper (the brighter of its two levels: a stroke along the line may darken one)
+    paper = np.fmax(level[:, 0], level[:, 2])
+    light, dark, light_far, dark_far = level.T / np.maximum(paper, 1e-3)
+    near = np.abs(dark - ratio) <= 0.1  # the pieces where the step is about _steps_along's ratio
+    if near.sum() < 4:
+        return None
+    ratio = float(np.median(dark[near]))
+    # A piece shows the shadow's step where its ratio is within 0.08 of that, its light side is light on to 7 +
+    # far pixels from the line and its dark side as dark (NaN: outside the picture: no objection). A piece
+    # where the light side is no lighter than the dark side by half the step, near the line or further on
+    # (paper on both sides: no step, or a dark band, a stroke, between them), or the light side darker
+    # further on (a light band), contradicts it. Ink on either side near the line hides it (neither).
+    # The step must show in 40% of the pieces and in the first and the last quarter of the line (it runs
+    # across the picture), and at most one piece may contradict it.
+    half = 1 - (1 - ratio) / 2
+    steady = ((np.abs(dark - ratio) <= 0.08) & (light >= 0.92) & ~(light_far < 0.92)
+              & ~(np.abs(dark_far - ratio) > 0.08))
+    against = (dark >= half) | (dark_far >= half) | (light_far <= half)
+    quarter = max(1, pieces // 4)
+    if not (SHADOW_DARKEST <= ratio <= SHADOW_FAINTEST and steady.sum() >= 0.4 * pieces and against.sum() <= 1
+            and steady[:quarter].any() and steady[-quarter:].any()):
+        return None
+
+    # The edge's own profile (however blurred): across the line, the median brightness over the light side's
+    # level, a quarter of a pixel at a time, of pixels that are not ink (darker than 0.8 of the shadow's
+    # level, and 2 pixels around them: an edge near the picture's rows or columns passes each quarter pixel
+    # along a few stretches only, and a stroke there would be its median). Smoothed by a median of 3, scaled
+    # from the dark side's end (ratio) to the light side's (1), made to rise steadily; 1 over it is the lift.
+    paper = np.where(np.isnan(paper), np.nanmedian(paper), paper)[piece]
+    relative = g / np.maximum(paper, 1e-3)
+    ink = _neighbours(_neighbours(relative < 0.8 * ratio) > 0) > 0
+    edge = (np.abs(d) <= ramp + 1) & ~ink
+    steps = int(4 * (2 * ramp + 2)) + 1
+    quarters = np.rint((d[edge] + ramp + 1) * 4).astype(np.intp)  # 0 to steps - 1
+    profile, count = _group_percentile(relative[edge], quarters, steps, 50)
+    at = np.arange(steps) / 4 - ramp - 1
+    at, profile = at[count >= 3], profile[count >= 3]
+    if profile.size < 3 or not (at >= ramp).any() or not (at <= -ramp).any():
+        return None
+    profile[1:-1] = np.median(np.stack([profile[:-2], profile[1:-1], profile[2:]]), axis=0)
+    top, bottom = float(np.median(profile[at >= ramp])), float(np.median(profile[at <= -ramp]))
+    if top - bottom < 0.05:
+        return None
+    profile = np.maximum.accumulate(np.clip(ratio + (profile - bottom) * (1 - ratio) / (top - bottom), ratio, 1))
+    q = np.interp(d, at, profile, left=ratio, right=1.0)
+    # Dividing by q restores the ink's contrast in the shadow, but multiplies the paper's noise there by
+    # 1 / q as well (up to 3.3), and ink_levels, measuring the noise over the whole picture, would take the
+    # loudest of it for specks of ink (a blank sheet photographed large, read at FINE_SIZE, looked written
+    # on). So a pixel's departure from the shadow's paper level is lifted only beyond 3 times the noise:
+    # the noise keeps its level, the ink gets nearly all its contrast back.
+    shaded = q < 1
+    dark_side = d < -ramp
+    pairs = dark_side[:, 1:] & dark_side[:, :-1]
+    noise = _step_noise(np.diff(grey, axis=1)[pairs]) if pairs.any() else 0.0
+    gate = 3 * noise
+    e = grey - paper * q
+    e = np.where(np.abs(e) <= gate, e, np.sign(e) * (gate + (np.abs(e) - gate) / q))
+    lifted = np.where(shaded, paper + e, grey)
+    # An edge sampled by the pixels is not quite straight (the camera's pixels, a reduction by a factor that is
+    # not whole: its crossings wander by half a pixel), so near it the lift leaves a thin light or dark trace,
+    # 0.1 or more on a sharp step, which could be taken for a stroke (on a blank sheet, the digit). There, what
+    # is within 20% of the paper's level is paper: ink, darker (or lighter, on a dark board), is kept.
+    edge = np.abs(d) <= ramp + 1
+    edge[edge] = np.abs(lifted[edge] - paper[edge]) <= 0.2 * paper[edge]
+    lifted[edge] = paper[edge]
+    return lifted.astype(np.float32)
+
+
 def fills_the_picture(box, shape):
     """Whether an ink box (top, bottom, left, right) of a picture [H, W] reaches two of its sides (within 8%)
     and is not small (a quarter of the longer side or more): a digit cropped close to its ink."""
@@ -1037,6 +1309,9 @@ def _read(grey, margin=True):
         grown = _neighbours(around) > 0
         grown |= _neighbours(grown) > 0  # (and the soft edge between it and the sheet)
         grey = _paper_over(grey, grown | around)
+    lifted = _hard_shadow(grey)
+    if lifted is not None:  # a hard-edged shadow across the sheet: its dark side lifted to the light side's level
+        grey = lifted
     try:
         ink, solid = ink_levels(grey)
         box = ink_box(solid)
