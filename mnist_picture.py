@@ -1035,7 +1035,7 @@ def _straight_edges(g, paper, most=4):
     """
     h, w = g.shape
     # Every other pixel's gradient, along rows and columns (a quarter of the pixels: a long edge has plenty).
-    gx, gy = _sobel(g, 2)
+    gx, gy = _sobel(g)
     # A shadow's edge steps by at least 15% of the paper's level within 4 pixels (SHADOW_FAINTEST; beyond a
     # reduction to WORK_SIZE, a wider edge is narrower): a slope of 0.04 of it, 0.3 in Sobel's units.
     ys, xs = np.nonzero(gx * gx + gy * gy > (0.3 * paper) ** 2)
@@ -1046,9 +1046,11 @@ def _straight_edges(g, paper, most=4):
     xs, ys = 2 * xs + 1, 2 * ys + 1
     # Only pixels whose dark side, 4 pixels away across the edge, is as much darker than their light side as a
     # shadow's may be vote: not the edges of dark strokes (ink is darker), nor of thin ones (paper beyond).
+    across_x, across_y = 4 * np.cos(direction), 4 * np.sin(direction)
+
     def beside(side):  # g 4 pixels from each edge pixel across the edge, on its light (1) or dark (-1) side
-        return g[np.clip(np.rint(ys + side * 4 * np.sin(direction)).astype(np.intp), 0, h - 1),
-                 np.clip(np.rint(xs + side * 4 * np.cos(direction)).astype(np.intp), 0, w - 1)]
+        return g[np.clip(np.rint(ys + side * across_y).astype(np.intp), 0, h - 1),
+                 np.clip(np.rint(xs + side * across_x).astype(np.intp), 0, w - 1)]
     light, dark = beside(1), beside(-1)
     shadow_like = (dark >= (SHADOW_DARKEST - 0.05) * light) & (dark <= (SHADOW_FAINTEST + 0.05) * light)
     xs, ys, direction = xs[shadow_like], ys[shadow_like], direction[shadow_like]
@@ -1057,13 +1059,10 @@ def _straight_edges(g, paper, most=4):
     angles = 180  # 2-degree bins; the line is refined afterwards
     bin_of = np.rint(direction * (angles / (2 * np.pi))).astype(np.intp)
     span = int(np.hypot(h, w)) + 2  # rho from -span to span, in bins of 2 pixels
-    votes = np.zeros(angles * (span + 1), np.intp)
-    for turn in (-1, 0, 1):  # each pixel votes for its own direction and the two beside it
-        a = (bin_of + turn) % angles
-        theta = a * (2 * np.pi / angles)
-        rho = np.rint((xs * np.cos(theta) + ys * np.sin(theta) + span) / 2).astype(np.intp)
-        votes += np.bincount(a * (span + 1) + rho, minlength=votes.size)
-    votes = votes.reshape(angles, span + 1)
+    a = (bin_of + np.array([[-1], [0], [1]])) % angles  # each pixel votes for its own direction and the two beside
+    theta = a * (2 * np.pi / angles)
+    rho = np.rint((xs * np.cos(theta) + ys * np.sin(theta) + span) / 2).astype(np.intp)
+    votes = np.bincount((a * (span + 1) + rho).ravel(), minlength=angles * (span + 1)).reshape(angles, span + 1)
     votes[:, 1:-1] += votes[:, :-2] + votes[:, 2:]  # and rho +-1 bin (not exact: the peak only needs finding)
     found = []
     for _ in range(most):
@@ -1075,17 +1074,17 @@ def _straight_edges(g, paper, most=4):
     return found
 
 
-def _sobel(g, step=1):
-    """The Sobel gradient (gx, gy) of float32 [H, W] g at every step-th row and column from the second.
+def _sobel(g):
+    """The Sobel gradient (gx, gy) of float32 [H, W] g at every other row and column from the second (not the
+    last row or column): float32 [(H - 1) // 2, (W - 1) // 2] each, gx[i, j] at pixel (2i + 1, 2j + 1).
 
     Differences across 2 pixels, smoothed 1-2-1 along the edge: the direction is good to about a degree on an
     edge a pixel wide, where plain differences are off by several. In its units a slope is 8 times larger.
     """
-    p = np.pad(g, 1, mode="edge")
     h, w = g.shape
 
-    def at(dy, dx):  # the pixels wanted (step - 1, 2 step - 1, ...), shifted by (dy, dx)
-        return p[step + dy:1 + dy + h:step, step + dx:1 + dx + w:step]
+    def at(dy, dx):  # g at the pixels wanted, shifted by (dy, dx)
+        return g[1 + dy:h - 1 + dy:2, 1 + dx:w - 1 + dx:2]
     gx = (at(-1, 1) - at(-1, -1)) + 2 * (at(0, 1) - at(0, -1)) + (at(1, 1) - at(1, -1))
     gy = (at(1, -1) - at(-1, -1)) + 2 * (at(1, 0) - at(-1, 0)) + (at(1, 1) - at(-1, 1))
     return gx, gy
@@ -1097,8 +1096,9 @@ def _steps_along(g, phi, rho):
     one: at each, the darker side's level over the lighter side's, 6 and 14 pixels from the line (past the
     edge's blur and the line's error) on each side. The most common ratio between SHADOW_DARKEST and
     SHADOW_FAINTEST (in bins of 0.05) must be seen, at either distance, at 40% of the line's points inside the
-    picture (10 at least): a stroke along the line, or crossing it, hides it at some; a stroke's edge shows it
-    only where the stroke is (past it, there is paper on both sides: a ratio of 1)."""
+    picture (10 at least), and in its first and last quarter: a stroke along the line, or crossing it, hides
+    it at some; a stroke's edge shows it only where the stroke is (past it, there is paper on both sides: a
+    ratio of 1)."""
     h, w = g.shape
     c, s = np.cos(phi), np.sin(phi)
     along = np.arange(-np.hypot(h, w), np.hypot(h, w), 3)
@@ -1122,7 +1122,9 @@ def _steps_along(g, phi, rho):
         return None
     r = float(np.median(both[np.abs(both - common) <= 0.05]))
     same = (np.abs(ratios[0] - r) <= 0.08) | (np.abs(ratios[1] - r) <= 0.08)
-    return r if same.sum() >= 0.4 * along.size else None
+    quarter = max(1, along.size // 4)
+    return r if (SHADOW_DARKEST <= r <= SHADOW_FAINTEST and same.sum() >= 0.4 * along.size
+                 and same[:quarter].any() and same[-quarter:].any()) else None
 
 
 def _hard_shadow(grey):
@@ -1131,10 +1133,12 @@ def _hard_shadow(grey):
 
     The paper's level subtracted in ink_levels is smooth: a step in it along a sharp edge is smoothed over, and
     the step is left as ink (a bar across the digit). So a straight edge is looked for first (_straight_edges),
-    then checked as a shadow's edge (_steps_along, then _shadow_lift): it runs across the whole picture,
+    then checked as a shadow's edge (_steps_along, then _shadow_ratio): it runs across the whole picture, or
     most of it (not a stroke of the digit, which is short), and the paper's brightness steps down across it
     by one ratio all along, between SHADOW_DARKEST (ink is darker) and SHADOW_FAINTEST, on both sides as far
-    as a thick stroke is wide (a stroke is dark between paper on both sides).
+    as a thick stroke is wide (a stroke is dark between paper on both sides). Then the shadow is lifted
+    (_shadow_lifted). A picture larger than WORK_SIZE (the second look at FINE_SIZE) is searched shrunk to
+    about that size, and lifted at its own size.
     Args:
       grey: float32 [H, W] grey levels (0 black).
     Returns:
@@ -1143,42 +1147,61 @@ def _hard_shadow(grey):
     h, w = grey.shape
     if min(h, w) < 24:
         return None
-    g = _median3(grey)
-    paper = float(np.percentile(g[::3, ::3], 90))
+    k = -(-max(h, w) // WORK_SIZE)
+    g = _median3(grey if k == 1 else grey[:h - h % k, :w - w % k].reshape(h // k, k, w // k, k).mean(axis=(1, 3)))
+    sample = g[::3, ::3].ravel()
+    paper = float(np.partition(sample, int(0.9 * (sample.size - 1)))[int(0.9 * (sample.size - 1))])
     if paper < 0.05:  # (a black picture)
         return None
     for phi, rho in _straight_edges(g, paper):
         ratio = _steps_along(g, phi, rho)
+        line = _refined(g, phi, rho, max(6.0, 0.02 * max(g.shape))) if ratio is not None else None
+        ratio = _shadow_ratio(g, *line, ratio) if line is not None else None
         if ratio is not None:
-            lifted = _shadow_lift(grey, g, phi, rho, ratio)
-            if lifted is not None:
-                return lifted
-    return None
+            break
+    else:
+        return None
+    phi, rho = line
+    if k > 1:  # the line on the picture itself (pixel i of the shrunk one is k i + (k - 1) / 2 of it), refined there
+        g = _median3(grey)
+        line = _refined(g, phi, k * rho + (k - 1) / 2 * (np.cos(phi) + np.sin(phi)), 2.0 * k)
+        if line is None:
+            return None
+        phi, rho = line
+    return _shadow_lifted(grey, g, phi, rho, ratio, k)
 
 
-def _shadow_lift(grey, g, phi, rho, ratio):
-    """_hard_shadow's lifted grey for the edge near the line (phi, rho) from _straight_edges, or None: it is not a
-    shadow's.
+def _distance(shape, phi, rho, ys=None, xs=None):
+    """Each pixel's distance from the line x cos(phi) + y sin(phi) = rho (positive on phi's side), and its place
+    along it: float32 arrays [H, W] for a picture of shape [H, W], or of the pixels (ys, xs) given."""
+    if ys is None:
+        ys, xs = np.arange(shape[0], dtype=np.float32)[:, None], np.arange(shape[1], dtype=np.float32)[None, :]
+    c, s = np.float32(np.cos(phi)), np.float32(np.sin(phi))
+    return xs * c + ys * s - np.float32(rho), ys * c - xs * s
 
-    Args:
-      grey: float32 [H, W] grey levels; g: the same median-filtered (_median3).
-      ratio: the shadow's brightness over the light side's, as _steps_along saw it.
+
+def _refined(g, phi, rho, first):
+    """The line (phi, rho) of an edge of float32 [H, W] g moved onto it to a fraction of a pixel, or None.
+
+    Along it, in pieces of a sixteenth of its length, the edge's centre is the mean distance from the line
+    weighted by the brightness's rise across it (its derivative, which peaks in the middle of the edge); a
+    straight line is fitted to the centres by least squares (pieces more than 0.75 pixel off, or twice the
+    median, left out: a stroke crossing moves a centre), and the line moved onto it: three times, within
+    `first` pixels of the line (it may be off by a pixel or two, and by up to a degree), then a third of that,
+    then 2 pixels. The rise counts beyond 0.1 of the paper's level (in Sobel's units, its noise): noise, which
+    rises as much everywhere, does not hold the centre where the line was.
     """
-    h, w = g.shape
-    gx, gy = _sobel(g)
-    size = max(h, w)
-    ys, xs = np.indices((h, w), dtype=np.float32)
-    # The line, to a fraction of a pixel: along it, in pieces of a sixteenth of the picture, the edge's centre
-    # is the mean distance from the line weighted by the brightness's rise across it (its derivative, which
-    # peaks in the middle of the edge); a straight line is fitted to the centres by least squares (pieces
-    # more than 0.75 pixel off, or twice the median, left out: a stroke crossing moves a centre), and the
-    # line moved onto it: three times, within 6, then 3, then 2 pixels of the line.
-    for window in (6, 3, 2):
-        c, s = np.cos(phi), np.sin(phi)
-        d = xs * c + ys * s - rho  # distance from the line, positive on its light side
+    band_y, band_x = np.nonzero(np.abs(_distance(g.shape, phi, rho)[0]) <= first + 2)
+    gx, gy = _sobel_at(g, band_y, band_x)
+    noise = 0.1 * float(np.percentile(g[band_y, band_x], 90)) if band_y.size else 0.0
+    band_y, band_x = band_y.astype(np.float32), band_x.astype(np.float32)
+    for window in (first, max(3.0, first / 3), 2.0):
+        d, along = _distance(g.shape, phi, rho, band_y, band_x)
         near = np.abs(d) <= window
-        along, across = (ys * c - xs * s)[near], d[near]
-        rise = np.maximum(gx[near] * c + gy[near] * s, 0)
+        along, across = along[near], d[near]
+        if along.size < 16:
+            return None
+        rise = np.maximum(gx[near] * np.cos(phi) + gy[near] * np.sin(phi) - noise, 0)
         piece = np.floor((along - along.min()) / max(6.0, float(np.ptp(along)) / 16)).astype(np.intp)
         total = np.bincount(piece, rise)
         seen = total > 0.3 * np.median(total[total > 0]) if np.any(total > 0) else total > 0
@@ -1195,61 +1218,102 @@ def _shadow_lift(grey, g, phi, rho, ratio):
             keep = off <= max(0.75, 2 * np.median(off))
         # the edge lies along d = offset + slope * t: the line turned by -atan(slope), and moved
         phi, rho = phi - np.arctan(slope), (rho + offset) / np.hypot(1, slope)
-    c, s = np.cos(phi), np.sin(phi)
-    d = xs * c + ys * s - rho
-    along = ys * c - xs * s
+    return phi, rho
 
-    # The paper on each side, in pieces of a twelfth of the line's length inside the picture: its level (the
-    # 90th percentile: ink, darker, covers less than a tenth) just past the edge (3 to 7 pixels from the line),
-    # and further on (7 to 7 + 15% of the picture's size).
-    ramp, band, far = 3.0, 4.0, max(8.0, 0.15 * size)
-    inside = along[np.abs(d) < 1]
-    start, length = float(inside.min()), max(8.0, float(np.ptp(inside)) / 12)
+
+def _side_levels(g, phi, rho, k, reach):
+    """The paper's level on each side of a line through float32 [H, W] g, in pieces of a twelfth of the line's
+    length inside the picture: the 90th percentile (ink, darker, covers less than a tenth) of every k-th row
+    and column, 3 k to 7 k pixels from the line (just past the edge's blur) and 7 k to 7 k + reach.
+
+    Returns:
+      (float32 [pieces, 4]: light side near, dark side near, light side further on, dark side further on, NaN
+      where there are fewer than 4 pixels; a function giving the piece of a place along the line), or None.
+    """
+    d, along = _distance(g.shape, phi, rho)
+    d, along = d[::k, ::k], along[::k, ::k]
+    inside = along[np.abs(d) < k]
+    if inside.size < 2:
+        return None
+    start, length = float(inside.min()), max(8.0 * k, float(np.ptp(inside)) / 12)
     pieces = int(np.ptp(inside) // length) + 1
-    piece = np.clip(np.floor((along - start) / length).astype(np.intp), 0, pieces - 1)
-    zone = np.full(d.shape, -1, np.intp)  # 0, 1: light and dark side near the edge; 2, 3: further on
-    zone[(d >= ramp) & (d < ramp + band)] = 0
-    zone[(d <= -ramp) & (d > -ramp - band)] = 1
-    zone[(d >= ramp + band) & (d < ramp + band + far)] = 2
-    zone[(d <= -ramp - band) & (d > -ramp - band - far)] = 3
+
+    def piece_of(along):
+        return np.clip(np.floor((along - start) / length).astype(np.intp), 0, pieces - 1)
+    near, on = 3 * k, 7 * k
+    zone = np.full(d.shape, -1, np.intp)
+    zone[(d >= near) & (d < on)] = 0
+    zone[(d <= -near) & (d > -on)] = 1
+    zone[(d >= on) & (d < on + reach)] = 2
+    zone[(d <= -on) & (d > -on - reach)] = 3
     used = zone >= 0
-    level, count = _group_percentile(g[used], piece[used] * 4 + zone[used], pieces * 4, 90)
-    level = np.where(count >= 4, level, np.nan).reshape(pieces, 4)
-    # over the light side's paper (the brighter of its two levels: a stroke along the line may darken one)
-    paper = np.fmax(level[:, 0], level[:, 2])
-    light, dark, light_far, dark_far = level.T / np.maximum(paper, 1e-3)
-    near = np.abs(dark - ratio) <= 0.1  # the pieces where the step is about _steps_along's ratio
+    level, count = _group_percentile(g[::k, ::k][used], piece_of(along[used]) * 4 + zone[used], pieces * 4, 90)
+    return np.where(count >= 4, level, np.nan).reshape(pieces, 4), piece_of
+
+
+def _shadow_ratio(g, phi, rho, ratio):
+    """The shadow's brightness over the light side's, if the edge of float32 [H, W] g along the line (phi, rho)
+    is a hard shadow's; else None. ratio: about what it is (_steps_along).
+
+    The paper's level on each side in pieces along the line (_side_levels, further on up to 15% of the
+    picture's size: wider than a thick stroke), over the light side's paper (the brighter of its two levels:
+    a stroke along the line may darken one). A piece shows the shadow's step where its ratio is within 0.08
+    of the median one (of those within 0.1 of `ratio`), its light side is light on and its dark side as dark
+    (NaN: outside the picture: no objection). A piece where the light side is no lighter than the dark side
+    by half the step, near the line or further on (paper on both sides: no step, or a dark band, a stroke,
+    between them), or the light side darker further on (a light band), contradicts it. Ink on either side
+    near the line hides it (neither). The step must show in 40% of the pieces, in the first and the last
+    quarter of the line (it runs across the picture), and at most one piece may contradict it.
+    """
+    levels = _side_levels(g, phi, rho, 1, max(8.0, 0.15 * max(g.shape)))
+    if levels is None:
+        return None
+    level = levels[0]
+    light, dark, light_far, dark_far = level.T / np.maximum(np.fmax(level[:, 0], level[:, 2]), 1e-3)
+    near = np.abs(dark - ratio) <= 0.1
     if near.sum() < 4:
         return None
     ratio = float(np.median(dark[near]))
-    # A piece shows the shadow's step where its ratio is within 0.08 of that, its light side is light on to 7 +
-    # far pixels from the line and its dark side as dark (NaN: outside the picture: no objection). A piece
-    # where the light side is no lighter than the dark side by half the step, near the line or further on
-    # (paper on both sides: no step, or a dark band, a stroke, between them), or the light side darker
-    # further on (a light band), contradicts it. Ink on either side near the line hides it (neither).
-    # The step must show in 40% of the pieces and in the first and the last quarter of the line (it runs
-    # across the picture), and at most one piece may contradict it.
     half = 1 - (1 - ratio) / 2
     steady = ((np.abs(dark - ratio) <= 0.08) & (light >= 0.92) & ~(light_far < 0.92)
               & ~(np.abs(dark_far - ratio) > 0.08))
     against = (dark >= half) | (dark_far >= half) | (light_far <= half)
-    quarter = max(1, pieces // 4)
-    if not (SHADOW_DARKEST <= ratio <= SHADOW_FAINTEST and steady.sum() >= 0.4 * pieces and against.sum() <= 1
+    quarter = max(1, level.shape[0] // 4)
+    if (SHADOW_DARKEST <= ratio <= SHADOW_FAINTEST and steady.sum() >= 0.4 * level.shape[0] and against.sum() <= 1
             and steady[:quarter].any() and steady[-quarter:].any()):
+        return ratio
+    return None
+
+
+def _shadow_lifted(grey, g, phi, rho, ratio, k):
+    """grey [H, W] with the dark side of the shadow's edge along the line (phi, rho) lifted to its light side's
+    level, or None (too few pixels to see the edge's profile). g: grey median-filtered; ratio: the shadow's
+    brightness over the light side's (_shadow_ratio); k: grey's size over the size the shadow was found at."""
+    h, w = grey.shape
+    ramp = 3.0 * k  # the edge's blur, at most (at WORK_SIZE): its profile is measured to ramp + 1 either side
+    levels = _side_levels(g, phi, rho, k, 8.0 * k)
+    if levels is None:
         return None
+    paper, piece_of = np.fmax(levels[0][:, 0], levels[0][:, 2]), levels[1]  # the light side's level
+    if np.isnan(paper).all():
+        return None
+    paper = np.where(np.isnan(paper), np.nanmedian(paper), paper).astype(np.float32)
 
     # The edge's own profile (however blurred): across the line, the median brightness over the light side's
     # level, a quarter of a pixel at a time, of pixels that are not ink (darker than 0.8 of the shadow's
-    # level, and 2 pixels around them: an edge near the picture's rows or columns passes each quarter pixel
+    # level, or 2 pixels from such: an edge near the picture's rows or columns passes each quarter pixel
     # along a few stretches only, and a stroke there would be its median). Smoothed by a median of 3, scaled
-    # from the dark side's end (ratio) to the light side's (1), made to rise steadily; 1 over it is the lift.
-    paper = np.where(np.isnan(paper), np.nanmedian(paper), paper)[piece]
-    relative = g / np.maximum(paper, 1e-3)
-    ink = _neighbours(_neighbours(relative < 0.8 * ratio) > 0) > 0
-    edge = (np.abs(d) <= ramp + 1) & ~ink
+    # from the dark side's end (ratio) to the light side's (1), made to rise steadily.
+    d, along = _distance(grey.shape, phi, rho)
+    ys, xs = np.nonzero(np.abs(d) <= ramp + 1)
+    d_edge, piece = d[ys, xs], piece_of(along[ys, xs])
+    ink = np.zeros(ys.size, bool)
+    for dy in range(-2, 3):
+        for dx in range(-2, 3):
+            ink |= g[np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)] < 0.8 * ratio * paper[piece]
     steps = int(4 * (2 * ramp + 2)) + 1
-    quarters = np.rint((d[edge] + ramp + 1) * 4).astype(np.intp)  # 0 to steps - 1
-    profile, count = _group_percentile(relative[edge], quarters, steps, 50)
+    quarters = np.rint((d_edge[~ink] + ramp + 1) * 4).astype(np.intp)  # 0 to steps - 1
+    profile, count = _group_percentile(g[ys, xs][~ink] / paper[piece[~ink]], quarters, steps, 50)
     at = np.arange(steps) / 4 - ramp - 1
     at, profile = at[count >= 3], profile[count >= 3]
     if profile.size < 3 or not (at >= ramp).any() or not (at <= -ramp).any():
@@ -1259,20 +1323,22 @@ def _shadow_lift(grey, g, phi, rho, ratio):
     if top - bottom < 0.05:
         return None
     profile = np.maximum.accumulate(np.clip(ratio + (profile - bottom) * (1 - ratio) / (top - bottom), ratio, 1))
-    q = np.interp(d, at, profile, left=ratio, right=1.0)
+
+    # q, the profile at each pixel's distance from the line, is how much of the light its paper gets.
+    q = np.interp(d, at, profile, left=ratio, right=1.0).astype(np.float32)
+    paper = paper[piece_of(along)]
     # Dividing by q restores the ink's contrast in the shadow, but multiplies the paper's noise there by
     # 1 / q as well (up to 3.3), and ink_levels, measuring the noise over the whole picture, would take the
     # loudest of it for specks of ink (a blank sheet photographed large, read at FINE_SIZE, looked written
-    # on). So a pixel's departure from the shadow's paper level is lifted only beyond 3 times the noise:
-    # the noise keeps its level, the ink gets nearly all its contrast back.
-    shaded = q < 1
-    dark_side = d < -ramp
+    # on). So a pixel's departure from the shadow's paper level is lifted only beyond 3 times the noise
+    # (measured in the shadow, from one pixel to the next along every k-th row): the noise keeps its level,
+    # the ink gets nearly all its contrast back.
+    dark_side = d[::k] < -ramp
     pairs = dark_side[:, 1:] & dark_side[:, :-1]
-    noise = _step_noise(np.diff(grey, axis=1)[pairs]) if pairs.any() else 0.0
-    gate = 3 * noise
+    gate = 3 * _step_noise(np.diff(grey[::k], axis=1)[pairs])
     e = grey - paper * q
     e = np.where(np.abs(e) <= gate, e, np.sign(e) * (gate + (np.abs(e) - gate) / q))
-    lifted = np.where(shaded, paper + e, grey)
+    lifted = np.where(q < 1, paper + e, grey)
     # An edge sampled by the pixels is not quite straight (the camera's pixels, a reduction by a factor that is
     # not whole: its crossings wander by half a pixel), so near it the lift leaves a thin light or dark trace,
     # 0.1 or more on a sharp step, which could be taken for a stroke (on a blank sheet, the digit). There, what
@@ -1281,6 +1347,17 @@ def _shadow_lift(grey, g, phi, rho, ratio):
     edge[edge] = np.abs(lifted[edge] - paper[edge]) <= 0.2 * paper[edge]
     lifted[edge] = paper[edge]
     return lifted.astype(np.float32)
+
+
+def _sobel_at(g, ys, xs):
+    """_sobel's gradient of float32 [H, W] g at the pixels (ys, xs), intp [N] each (the edge replicated)."""
+    h, w = g.shape
+
+    def at(dy, dx):
+        return g[np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)]
+    gx = (at(-1, 1) - at(-1, -1)) + 2 * (at(0, 1) - at(0, -1)) + (at(1, 1) - at(1, -1))
+    gy = (at(1, -1) - at(-1, -1)) + 2 * (at(1, 0) - at(-1, 0)) + (at(1, 1) - at(-1, 1))
+    return gx, gy
 
 
 def fills_the_picture(box, shape):
