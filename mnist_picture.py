@@ -1255,17 +1255,20 @@ def _shadow_ratio(g, phi, rho, ratio):
     """The shadow's brightness over the light side's, if the edge of float32 [H, W] g along the line (phi, rho)
     is a hard shadow's; else None. ratio: about what it is (_steps_along).
 
-    The paper's level on each side in pieces along the line (_side_levels, further on up to 15% of the
-    picture's size: wider than a thick stroke), over the light side's paper (the brighter of its two levels:
-    a stroke along the line may darken one). A piece shows the shadow's step where its ratio is within 0.08
-    of the median one (of those within 0.1 of `ratio`), its light side is light on and its dark side as dark
-    (NaN: outside the picture: no objection). A piece where the light side is no lighter than the dark side
-    by half the step, near the line or further on (paper on both sides: no step, or a dark band, a stroke,
-    between them), or the light side darker further on (a light band), contradicts it. Ink on either side
-    near the line hides it (neither). The step must show in 40% of the pieces, in the first and the last
-    quarter of the line (it runs across the picture), and at most one piece may contradict it.
+    The paper's level on each side in pieces along the line (_side_levels, further on up to 25% of the
+    picture's size: wider than a thick stroke of a digit cut out close to its ink, whose straight edge, grey
+    ink on light paper, would otherwise pass for a shadow's; 15% let 5 in 300 such through), over the light
+    side's paper (the brighter of its two levels: a stroke along the line may darken one). A piece shows the
+    shadow's step where its ratio is within 0.08 of the median one (of those within 0.1 of `ratio`), its
+    light side is light on and its dark side as dark (NaN: outside the picture: no objection). A piece where
+    the light side is no lighter than the dark side by half the step, near the line or further on (paper on
+    both sides: no step, or a dark band, a stroke, between them), or the light side darker further on (a
+    light band), contradicts it. Ink on either side near the line hides it (neither). The step must show in
+    40% of the pieces, in the first and the last quarter of the line (it runs across the picture), and at
+    most one piece may contradict it. (So a shadow's dark band narrower than a quarter of the picture, between
+    two edges, is taken for a stroke, and left.)
     """
-    levels = _side_levels(g, phi, rho, 1, max(8.0, 0.15 * max(g.shape)))
+    levels = _side_levels(g, phi, rho, 1, max(8.0, 0.25 * max(g.shape)))
     if levels is None:
         return None
     level = levels[0]
@@ -1386,8 +1389,10 @@ def _read(grey, margin=True):
         grown = _neighbours(around) > 0
         grown |= _neighbours(grown) > 0  # (and the soft edge between it and the sheet)
         grey = _paper_over(grey, grown | around)
-    lifted = _hard_shadow(grey)
-    if lifted is not None:  # a hard-edged shadow across the sheet: its dark side lifted to the light side's level
+    for _ in range(2):  # a hard-edged shadow across the sheet: its dark side lifted to the light side's level
+        lifted = _hard_shadow(grey)
+        if lifted is None:
+            break
         grey = lifted
     try:
         ink, solid = ink_levels(grey)
