@@ -287,9 +287,8 @@ def ink_levels(grey):
     # medians (_lighting_plane) and see which side has more brightness far from it. Summing the excess
     # beyond the paper's own spread (3 robust standard deviations) over each side works even when the ink
     # covers a fraction of a percent of the picture, where a percentile would only see paper noise.
-    d = g - _lighting_plane(mid_grid, g.shape)
-    spread = 3 * _robust(d)[1] + 0.02
-    if np.maximum(-d - spread, 0).sum() >= np.maximum(d - spread, 0).sum():
+    darker, lighter = _ink_excess(g, mid_grid)
+    if darker >= lighter:
         # dark ink: invert to MNIST's convention, ink bright; the paper's level is then the blocks' high one
         lift = _ruled_lines(g)
         if lift is not None:  # ruled or squared paper: its lines lifted to the paper's level, not taken for ink
@@ -329,6 +328,15 @@ def ink_levels(grey):
     floor, noise = _robust(ink)
     low = floor + max(3 * noise, LOW_CUT * (stroke - floor))
     return np.clip((ink - low) / max(stroke - low, 1e-6), 0.0, 1.0), solid
+
+
+def _ink_excess(g, mid_grid):
+    """How much of median-filtered float32 [H, W] g lies below and above its paper's level beyond the paper's
+    own spread (ink_levels): (darker, lighter), sums of levels. mid_grid: the medians of its blocks
+    (_block_levels)."""
+    d = g - _lighting_plane(mid_grid, g.shape)
+    spread = 3 * _robust(d)[1] + 0.02
+    return float(np.maximum(-d - spread, 0).sum()), float(np.maximum(d - spread, 0).sum())
 
 
 def _stroke_level(smooth):
@@ -1016,14 +1024,17 @@ def _paper_over(grey, region):
 def _group_percentile(values, groups, n, q):
     """The q-th percentile (0 to 100, nearest rank) of float32 [N] values in each of n groups (intp [N], 0 to n-1).
 
-    Returns: (float32 [n], NaN for a group without values; intp [n], how many values each group holds).
+    Returns: (float32 [n], NaN for a group without values, or [len(q), n] for a sequence q; intp [n], how many
+    values each group holds).
     """
     order = np.lexsort((values, groups))  # by group, then value
     count = np.bincount(groups, minlength=n)
     starts = np.cumsum(count) - count
-    rank = np.minimum(starts + (q / 100 * np.maximum(count - 1, 0)).astype(np.intp), max(values.size - 1, 0))
-    level = values[order][rank] if values.size else np.zeros(n, np.float32)
-    return np.where(count > 0, level, np.nan).astype(np.float32), count
+    qs = np.atleast_1d(np.asarray(q, np.float64))[:, None]
+    rank = np.minimum(starts + (qs / 100 * np.maximum(count - 1, 0)).astype(np.intp), max(values.size - 1, 0))
+    level = values[order][rank] if values.size else np.zeros(rank.shape, np.float32)
+    level = np.where(count > 0, level, np.nan).astype(np.float32)
+    return (level[0] if np.ndim(q) == 0 else level), count
 
 
 def _straight_edges(g, paper, most=4):
@@ -1168,7 +1179,17 @@ def _hard_shadow(grey):
         if line is None:
             return None
         phi, rho = line
-    return _shadow_lifted(grey, g, phi, rho, ratio, k)
+    lifted = _shadow_lifted(grey, g, phi, rho, ratio, k)
+    if lifted is not None:
+        # Lifted, the sheet must not hold clearly more light ink than dark (more than 12 pixels' worth of
+        # MIN_CONTRAST): a band of light ink on a grey board, cut out close and as wide as a quarter of the
+        # picture, can look like a shadow's light side, and lifting the board beside it to its level left a
+        # board of mostly light ink (of 400, 6 lifted and 5 misread; 4 and 3 with this).
+        lifted_g = _median3(lifted)
+        darker, lighter = _ink_excess(lifted_g, _block_levels(lifted_g, (50,))[0])
+        if lighter > darker + MIN_INK_PIXELS * MIN_CONTRAST:
+            return None
+    return lifted
 
 
 def _distance(shape, phi, rho, ys=None, xs=None):
@@ -1224,11 +1245,13 @@ def _refined(g, phi, rho, first):
 def _side_levels(g, phi, rho, k, reach):
     """The paper's level on each side of a line through float32 [H, W] g, in pieces of a twelfth of the line's
     length inside the picture: the 90th percentile (ink, darker, covers less than a tenth) of every k-th row
-    and column, 3 k to 7 k pixels from the line (just past the edge's blur) and 7 k to 7 k + reach.
+    and column, 3 k to 7 k pixels from the line (just past the edge's blur), and 7 k to 7 k + reach in two
+    bands, each half as wide.
 
     Returns:
-      (float32 [pieces, 4]: light side near, dark side near, light side further on, dark side further on, NaN
-      where there are fewer than 4 pixels; a function giving the piece of a place along the line), or None.
+      (float32 [pieces, 6]: light side near, dark side near, light side further on, dark side further on,
+      light side further still, dark side further still; NaN where there are fewer than 4 pixels; a function
+      giving the piece of a place along the line), or None.
     """
     d, along = _distance(g.shape, phi, rho)
     d, along = d[::k, ::k], along[::k, ::k]
@@ -1240,15 +1263,13 @@ def _side_levels(g, phi, rho, k, reach):
 
     def piece_of(along):
         return np.clip(np.floor((along - start) / length).astype(np.intp), 0, pieces - 1)
-    near, on = 3 * k, 7 * k
     zone = np.full(d.shape, -1, np.intp)
-    zone[(d >= near) & (d < on)] = 0
-    zone[(d <= -near) & (d > -on)] = 1
-    zone[(d >= on) & (d < on + reach)] = 2
-    zone[(d <= -on) & (d > -on - reach)] = 3
+    for i, (low, high) in enumerate(((3 * k, 7 * k), (7 * k, 7 * k + reach / 2), (7 * k + reach / 2, 7 * k + reach))):
+        zone[(d >= low) & (d < high)] = 2 * i
+        zone[(d <= -low) & (d > -high)] = 2 * i + 1
     used = zone >= 0
-    level, count = _group_percentile(g[::k, ::k][used], piece_of(along[used]) * 4 + zone[used], pieces * 4, 90)
-    return np.where(count >= 4, level, np.nan).reshape(pieces, 4), piece_of
+    level, count = _group_percentile(g[::k, ::k][used], piece_of(along[used]) * 6 + zone[used], pieces * 6, 90)
+    return np.where(count >= 4, level, np.nan).reshape(pieces, 6), piece_of
 
 
 def _shadow_ratio(g, phi, rho, ratio):
@@ -1258,29 +1279,35 @@ def _shadow_ratio(g, phi, rho, ratio):
     The paper's level on each side in pieces along the line (_side_levels, further on up to 25% of the
     picture's size: wider than a thick stroke of a digit cut out close to its ink, whose straight edge, grey
     ink on light paper, would otherwise pass for a shadow's; 15% let 5 in 300 such through), over the light
-    side's paper (the brighter of its two levels: a stroke along the line may darken one). A piece shows the
-    shadow's step where its ratio is within 0.08 of the median one (of those within 0.1 of `ratio`), its
-    light side is light on and its dark side as dark (NaN: outside the picture: no objection). A piece where
-    the light side is no lighter than the dark side by half the step, near the line or further on (paper on
-    both sides: no step, or a dark band, a stroke, between them), or the light side darker further on (a
-    light band), contradicts it. Ink on either side near the line hides it (neither). The step must show in
-    40% of the pieces, in the first and the last quarter of the line (it runs across the picture), and at
-    most one piece may contradict it. (So a shadow's dark band narrower than a quarter of the picture, between
-    two edges, is taken for a stroke, and left.)
+    side's paper (the brighter of its two levels: a stroke along the line may darken one).
+    A piece shows the shadow's step where its ratio is within 0.08 of the median one (of those within 0.1 of
+    `ratio`), its light side is light on and its dark side as dark, in both bands further on (NaN: outside
+    the picture: no objection). A piece contradicts it where the light side is no lighter than the dark side
+    by half the step, near the line or in either band further on (paper on both sides: no step, or a dark
+    band, a stroke, between them), or where the light side is darker in both bands further on (a light band;
+    in one band only, it may be a thick stroke along the line: two bands, as with one, a light stroke on a
+    grey board, cut out close, held the 90th percentile of the light side up with a tenth of the band). Ink
+    on either side near the line hides the step (neither). The step must show in 40% of the pieces, in the
+    first and the last quarter of the line (it runs across the picture), and at most one piece may
+    contradict it. (So a shadow's dark band narrower than a quarter of the picture, between two edges, is
+    taken for a stroke, and left.)
     """
     levels = _side_levels(g, phi, rho, 1, max(8.0, 0.25 * max(g.shape)))
     if levels is None:
         return None
-    level = levels[0]
-    light, dark, light_far, dark_far = level.T / np.maximum(np.fmax(level[:, 0], level[:, 2]), 1e-3)
+    level = levels[0] / np.maximum(np.fmax(levels[0][:, 0], levels[0][:, 2]), 1e-3)[:, None]
+    light, dark = level[:, 0], level[:, 1]
+    # further on, the light side's lower and higher level of its two bands, and the dark side's higher
+    lowest, highest = np.fmin(level[:, 2], level[:, 4]), np.fmax(level[:, 2], level[:, 4])
+    dark_far = np.fmax(level[:, 3], level[:, 5])
     near = np.abs(dark - ratio) <= 0.1
     if near.sum() < 4:
         return None
     ratio = float(np.median(dark[near]))
     half = 1 - (1 - ratio) / 2
-    steady = ((np.abs(dark - ratio) <= 0.08) & (light >= 0.92) & ~(light_far < 0.92)
+    steady = ((np.abs(dark - ratio) <= 0.08) & (light >= 0.92) & ~(lowest < 0.92)
               & ~(np.abs(dark_far - ratio) > 0.08))
-    against = (dark >= half) | (dark_far >= half) | (light_far <= half)
+    against = (dark >= half) | (dark_far >= half) | (highest <= half)
     quarter = max(1, level.shape[0] // 4)
     if (SHADOW_DARKEST <= ratio <= SHADOW_FAINTEST and steady.sum() >= 0.4 * level.shape[0] and against.sum() <= 1
             and steady[:quarter].any() and steady[-quarter:].any()):
