@@ -256,6 +256,63 @@ def test_digit_in_a_frame_on_a_scan_margin_or_on_a_table(tmp_path, digits):
                                                           ("margin", margin), ("table", table)])
 
 
+def hard_shadow(shape, point, angle, dim, ramp=1.5):
+    """Light [H, W] under a straight shadow edge through point (row, column), the light side towards angle
+    (radians, from the columns' direction), the dark side at dim of the light, the edge a ramp `ramp` wide."""
+    rows, cols = np.indices(shape)
+    across = (cols - point[1]) * np.cos(angle) + (rows - point[0]) * np.sin(angle)
+    return (dim + (1 - dim) * np.clip(across / ramp + 0.5, 0, 1)).astype(np.float32)
+
+
+def test_digit_under_a_hard_shadow(tmp_path, digits):
+    # A hard-edged shadow across the digit (a hand's, a phone's): the paper's smooth level left its step as a bar
+    # of ink across the digit, which was read as another. The shadow's dark side is lifted to the light's level.
+    images, _ = digits
+    rng = np.random.default_rng(7)
+    for i, image in enumerate(images[:4]):
+        grey = digit_grey(image, (260, 220), (60, 40, 150), paper=0.9, ink=0.1)
+        shadows = []
+        for j, (angle, dim, ramp) in enumerate(((0.3, 0.45, 1.0), (2.0, 0.6, 3.0), (4.2, 0.7, 2.0))):
+            light = hard_shadow(grey.shape, (110 + 5 * i, 130), angle + 0.4 * i, dim, ramp)  # through the digit
+            shadows.append(("shadow%d" % j, grey * light + rng.normal(0, 0.01, grey.shape).astype(np.float32)))
+        assert_read_as_on_plain_paper(tmp_path, grey, i, shadows)
+
+
+def test_blank_sheet_under_a_hard_shadow_stays_blank(tmp_path):
+    # The shadow's step was read as a digit (a bar). Also on a sheet large enough for the second look at
+    # FINE_SIZE (the shadow is found on the sheet shrunk, and lifted at that size), and in a JPEG.
+    rng = np.random.default_rng(8)
+    for i, ((h, w), angle, dim, ramp, ext) in enumerate((((240, 320), 0.5, 0.5, 1.0, ".png"),
+                                                         ((300, 200), 2.5, 0.65, 3.0, ".png"),
+                                                         ((180, 260), 5.5, 0.4, 2.0, ".jpg"),
+                                                         ((900, 1200), 4.0, 0.45, 2.0, ".png"))):
+        sheet = 0.85 * hard_shadow((h, w), (0.4 * h, 0.6 * w), angle, dim, ramp) + rng.normal(0, 0.01, (h, w))
+        path = save(to_image(sheet), tmp_path / ("shadow%d%s" % (i, ext)), **({"quality": 85} if ext == ".jpg" else {}))
+        with pytest.raises(PictureError, match="no ink found"):
+            mnist_picture.mnist_input(path)
+
+
+def test_thick_strokes_cut_out_close_are_not_taken_for_a_shadow(mnist):
+    # In a digit cut out close to its ink, a thick stroke of grey ink has a long straight edge across the picture,
+    # with the paper a step darker on one side, as a shadow's edge has, but the paper comes back beyond the
+    # stroke. Taken for a shadow, the stroke was lifted away. MNIST test digits 4 to 8 times their size (strokes
+    # 10 to 30 pixels wide), soft-edged or crisp like a pen's; the last six were taken for a shadow when its dark
+    # side was checked only as far as 15% of the picture's size.
+    images = mnist.test.images
+    cases = [(i, scale, crisp, paper, ink) for i in range(10) for scale in (4, 8) for crisp in (False, True)
+             for paper, ink in ((0.95, 0.5), (0.9, 0.35))]
+    cases += [(79, 6, False, 0.9, 0.6), (137, 8, False, 0.95, 0.5), (171, 6, False, 0.95, 0.5),
+              (171, 8, True, 0.9, 0.35), (190, 6, False, 0.9, 0.6), (190, 8, False, 0.9, 0.6)]
+    for i, scale, crisp, paper, ink in cases:
+        a = images[i].reshape(28, 28)
+        rows, cols = np.flatnonzero(a.any(axis=1)), np.flatnonzero(a.any(axis=0))
+        crop = a[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+        big = np.asarray(Image.fromarray(crop).resize((crop.shape[1] * scale, crop.shape[0] * scale), Image.BICUBIC))
+        cover = np.clip((big - 0.35) / 0.3 if crisp else big, 0, 1)
+        grey = (paper * (1 - cover) + ink * cover).astype(np.float32)
+        assert mnist_picture._hard_shadow(grey) is None, (i, scale, crisp, ink)
+
+
 def test_ink_as_bright_as_its_paper_in_another_hue(tmp_path, digits):
     # A red pen on green paper: the same brightness, so in grey levels the picture looked blank. Blank sheets of
     # one colour, with noise, a colour gradient or a faint stain of another hue, stay blank (a stain that stands
