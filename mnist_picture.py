@@ -5,13 +5,15 @@ scaled so its longer side is 20 pixels (aspect ratio kept, grey levels from anti
 28x28 field with its centre of mass at the centre; white ink (1.0) on black (0.0). ``mnist_input(path)``
 does the same to an arbitrary picture, after first finding the ink in it:
 
-  open safely -> EXIF orientation -> grey, transparency flattened -> reduce to WORK_SIZE -> decide which
-  side is ink (dark on light or light on dark) -> lift the printed lines of ruled or squared paper (level,
-  or turned by up to 5 degrees) to the paper's level -> subtract the paper's own (possibly uneven) brightness ->
-  soft contrast stretch between the noise floor and the stroke level -> crop to the ink (a small digit in
-  a large picture: read again from the full-size picture; none found: a second look at FINE_SIZE; a digit
-  cut out close to its ink: read again on a margin of paper) -> thicken hairline strokes to MNIST's
-  width -> longer side to 20 pixels -> centre of mass to the centre of 28x28.
+  open safely -> EXIF orientation -> grey, transparency flattened -> reduce to WORK_SIZE -> cover a frame or
+  a table around the sheet with paper -> lift the dark side of a hard-edged shadow across the sheet to the
+  light side's level -> decide which side is ink (dark on light or light on dark) -> lift the printed lines
+  of ruled or squared paper (level, or turned by up to 5 degrees) to the paper's level -> subtract the
+  paper's own (possibly uneven) brightness -> soft contrast stretch between the noise floor and the stroke
+  level -> crop to the ink (a small digit in a large picture: read again from the full-size picture; none
+  found: a second look at FINE_SIZE; a digit cut out close to its ink: read again on a margin of paper) ->
+  thicken hairline strokes to MNIST's width -> longer side to 20 pixels -> centre of mass to the centre of
+  28x28.
 
 Everything is NumPy/Pillow on whole arrays; a picture takes a few milliseconds. Unreadable pictures raise
 ``PictureError`` with a one-line reason.
