@@ -1052,7 +1052,9 @@ def _straight_edges(g, paper, most=4):
     # A shadow's edge steps by at least 15% of the paper's level within 4 pixels (SHADOW_FAINTEST; beyond a
     # reduction to WORK_SIZE, a wider edge is narrower): a slope of 0.04 of it, 0.3 in Sobel's units.
     ys, xs = np.nonzero(gx * gx + gy * gy > (0.3 * paper) ** 2)
-    smallest = min(h, w) / 10  # votes for an edge: a line across a fifth of the picture's shorter side, at least
+    # votes for an edge, at least: a line across a fifth of the picture's shorter side (every other pixel's
+    # gradient: about one vote for two pixels of its length)
+    smallest = min(h, w) / 10
     if xs.size < smallest:
         return []
     direction = np.arctan2(gy[ys, xs], gx[ys, xs])
@@ -1079,11 +1081,11 @@ def _straight_edges(g, paper, most=4):
     votes[:, 1:-1] += votes[:, :-2] + votes[:, 2:]  # and rho +-1 bin (not exact: the peak only needs finding)
     found = []
     for _ in range(most):
-        a, r = np.unravel_index(int(np.argmax(votes)), votes.shape)
-        if votes[a, r] < smallest:
+        peak_a, peak_r = np.unravel_index(int(np.argmax(votes)), votes.shape)
+        if votes[peak_a, peak_r] < smallest:
             break
-        found.append((a * (2 * np.pi / angles), 2.0 * r - span))
-        votes[[(a + i) % angles for i in range(-2, 3)], max(0, r - 3):r + 4] = 0  # the peak's neighbourhood
+        found.append((peak_a * (2 * np.pi / angles), 2.0 * peak_r - span))
+        votes[[(peak_a + i) % angles for i in range(-2, 3)], max(0, peak_r - 3):peak_r + 4] = 0  # and around it
     return found
 
 
@@ -1105,7 +1107,7 @@ def _sobel(g):
 
 def _steps_along(g, phi, rho):
     """The ratio by which the brightness steps down across a line (phi, rho from _straight_edges) all along it,
-    or None: it does not. A quick look at points 3 pixels apart along the line, before _shadow_lift's closer
+    or None: it does not. A quick look at points 3 pixels apart along the line, before _shadow_ratio's closer
     one: at each, the darker side's level over the lighter side's, 6 and 14 pixels from the line (past the
     edge's blur and the line's error) on each side. The most common ratio between SHADOW_DARKEST and
     SHADOW_FAINTEST (in bins of 0.05) must be seen, at either distance, at 40% of the line's points inside the
