@@ -1329,6 +1329,7 @@ def _shadow_lifted(grey, g, phi, rho, ratio, k):
     if levels is None:
         return None
     paper, piece_of = np.fmax(levels[0][:, 0], levels[0][:, 2]), levels[1]  # the light side's level
+    paper[paper <= 0] = np.nan  # (black there, no paper: its level is unknown, as where there are no pixels)
     if np.isnan(paper).all():
         return None
     paper = np.where(np.isnan(paper), np.nanmedian(paper), paper).astype(np.float32)
