@@ -1097,9 +1097,11 @@ def _sobel(g):
     edge a pixel wide, where plain differences are off by several. In its units a slope is 8 times larger.
     """
     h, w = g.shape
+    return _sobel_of(lambda dy, dx: g[1 + dy:h - 1 + dy:2, 1 + dx:w - 1 + dx:2])
 
-    def at(dy, dx):  # g at the pixels wanted, shifted by (dy, dx)
-        return g[1 + dy:h - 1 + dy:2, 1 + dx:w - 1 + dx:2]
+
+def _sobel_of(at):
+    """The Sobel gradient (gx, gy) from at(dy, dx): the picture at the pixels wanted, shifted by (dy, dx)."""
     gx = (at(-1, 1) - at(-1, -1)) + 2 * (at(0, 1) - at(0, -1)) + (at(1, 1) - at(1, -1))
     gy = (at(1, -1) - at(-1, -1)) + 2 * (at(1, 0) - at(-1, 0)) + (at(1, 1) - at(-1, 1))
     return gx, gy
@@ -1257,8 +1259,8 @@ def _side_levels(g, phi, rho, k, reach):
       light side further still, dark side further still; NaN where there are fewer than 4 pixels; a function
       giving the piece of a place along the line), or None.
     """
-    d, along = _distance(g.shape, phi, rho)
-    d, along = d[::k, ::k], along[::k, ::k]
+    d, along = _distance(g.shape, phi, rho, np.arange(0, g.shape[0], k, dtype=np.float32)[:, None],
+                         np.arange(0, g.shape[1], k, dtype=np.float32)[None, :])  # (of the pixels used only)
     inside = along[np.abs(d) < k]
     if inside.size < 2:
         return None
@@ -1387,12 +1389,7 @@ def _shadow_lifted(grey, g, phi, rho, ratio, k):
 def _sobel_at(g, ys, xs):
     """_sobel's gradient of float32 [H, W] g at the pixels (ys, xs), intp [N] each (the edge replicated)."""
     h, w = g.shape
-
-    def at(dy, dx):
-        return g[np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)]
-    gx = (at(-1, 1) - at(-1, -1)) + 2 * (at(0, 1) - at(0, -1)) + (at(1, 1) - at(1, -1))
-    gy = (at(1, -1) - at(-1, -1)) + 2 * (at(1, 0) - at(-1, 0)) + (at(1, 1) - at(-1, 1))
-    return gx, gy
+    return _sobel_of(lambda dy, dx: g[np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)])
 
 
 def fills_the_picture(box, shape):
