@@ -1212,10 +1212,11 @@ def _refined(g, phi, rho, first):
 
     Along it, in pieces of a sixteenth of its length, the edge's centre is the mean distance from the line
     weighted by the brightness's rise across it (its derivative, which peaks in the middle of the edge); a
-    straight line is fitted to the centres by least squares (pieces more than 0.75 pixel off, or twice the
-    median, left out: a stroke crossing moves a centre), and the line moved onto it: three times, within
-    `first` pixels of the line (it may be off by a pixel or two, and by up to a degree), then a third of that,
-    then 2 pixels. The rise counts beyond 0.1 of the paper's level (in Sobel's units, its noise): noise, which
+    straight line is fitted to the centres by least squares three times, each leaving out the pieces the last
+    fit found further off than both 0.75 pixel and twice the median distance (a stroke crossing moves a
+    centre), and the line moved onto it. Three passes: with the pixels within `first` pixels of the line (it
+    may be off by a pixel or two, and by up to a degree), then within a third of that (at least 3), then within
+    2 pixels. The rise counts beyond 0.1 of the paper's level (in Sobel's units, its noise): noise, which
     rises as much everywhere, does not hold the centre where the line was.
     """
     band_y, band_x = np.nonzero(np.abs(_distance(g.shape, phi, rho)[0]) <= first + 2)
