@@ -224,7 +224,8 @@ def framing_report(model, mnist, count, seed):
     40 pixels tall in a 4000x3000 JPEG photo of a sheet (3 pixels tall once reduced to WORK_SIZE); and
     count // 3 on ruled and on squared notebook paper, with printed lines from faint to half as bright as
     the paper, level, then the same again turned (anti-aliased, as a photo taken a little askew); and the same
-    count // 3 on plain paper, with what may lie around it: a dark frame, a scan's margin, a table."""
+    count // 3 on plain paper, with what may lie around it: a dark frame, a scan's margin, a table; and the same
+    count // 3 on plain paper under a hard-edged shadow (a straight edge through the digit's box)."""
     rng = np.random.default_rng(seed + 3)
     turns = np.random.default_rng(seed + 4)  # (its own generator: the other pictures stay as they were)
     around = np.random.default_rng(seed + 5)  # (and one for what lies around the sheet)
