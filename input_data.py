@@ -61,6 +61,7 @@ VALIDATION_SIZE = 5000  # the first 5,000 training images are held out
 READ_TIMEOUT = 30
 SLOW_SPEED = 1000
 SLOW_SECONDS = 60
+STALE_AFTER = 5  # seconds: a download's temporary file untouched this long and not held is left from a killed one
 
 
 class DataError(Exception):
@@ -259,7 +260,9 @@ def download(filename, directory, source_url=DEFAULT_SOURCE_URL, md5=None):
         parent = os.path.dirname(parent)
     try:
         os.makedirs(directory, exist_ok=True)
+        _remove_stale_parts(directory, filename)
         fd, tmp = tempfile.mkstemp(prefix="." + filename + ".", suffix=".part", dir=directory)
+        _hold(fd)  # while the download runs: its file is not stale
     except OSError as e:
         _remove_empty(created)
         raise DataError("%s is missing from %s, where it cannot be downloaded to (%s); put the file there "
@@ -310,6 +313,45 @@ def download(filename, directory, source_url=DEFAULT_SOURCE_URL, md5=None):
         if os.path.exists(tmp):
             os.remove(tmp)
         _remove_empty(created)  # a failed first download leaves no empty data directory behind
+
+
+def _hold(fd):
+    """Takes an exclusive flock on the open file fd, which the kernel releases when the process ends, however
+    it ends; a download holds one on its temporary file (nothing, where there is no flock)."""
+    try:
+        import fcntl
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except (ImportError, OSError):  # (a file system without locks: the file is then kept while it is written to)
+        pass
+
+
+def _remove_stale_parts(directory, filename):
+    """Removes the temporary files of earlier downloads of filename into directory (.FILENAME.*.part) that no
+    process holds any more: a download killed outright (SIGKILL, a power cut) could not remove its own, and
+    nothing else would. One held (_hold), or written in the last STALE_AFTER seconds (just made, not yet
+    held), is in use and stays."""
+    try:
+        import fcntl
+        names = os.listdir(directory)
+    except (ImportError, OSError):
+        return
+    for name in names:
+        if not (name.startswith("." + filename + ".") and name.endswith(".part")):
+            continue
+        part = os.path.join(directory, name)
+        try:
+            fd = os.open(part, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:  # gone meanwhile (renamed into place), or not ours to open
+            continue
+        try:
+            info = os.fstat(fd)
+            if stat.S_ISREG(info.st_mode) and time.time() - info.st_mtime >= STALE_AFTER:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError: a download holds it
+                os.remove(part)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
 
 
 def _remove_empty(directories):

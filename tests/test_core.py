@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -362,9 +363,11 @@ def test_download_of_a_broken_reply_is_one_line(tmp_path, raw_http, answer, reas
     assert os.listdir(tmp_path) == []
 
 
-def test_sigterm_during_a_download_leaves_nothing_behind(tmp_path):
-    # `timeout 60 python mnist_backward.py` on a slow line: SIGTERM ended the process at once, leaving the
-    # partial download (.<name>.<random>.part) and the data directory made for it.
+@pytest.fixture
+def stalled_download(tmp_path):
+    """Yields start(directory): a process downloading MNIST's first file into directory from a server on
+    127.0.0.1 that sends a tenth of it and then nothing more; it returns once the first bytes are on disk.
+    Returns the Popen (stderr piped)."""
     import socketserver
     stop = threading.Event()
 
@@ -378,21 +381,55 @@ def test_sigterm_during_a_download_leaves_nothing_behind(tmp_path):
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    code = ("import sys; sys.path.insert(0, %r); import input_data; input_data.read_data_sets(%r, source_url=%r)"
-            % (ROOT, str(tmp_path / "d" / "e"), "http://127.0.0.1:%d/" % server.server_address[1]))
-    proc = subprocess.Popen([sys.executable, "-c", code], env=_env(), stderr=subprocess.PIPE)
-    try:
-        assert proc.stderr.read(len(b"\rDownloading")) == b"\rDownloading"  # the first bytes are on disk
-        assert [name.endswith(".part") for name in os.listdir(tmp_path / "d" / "e")] == [True]
-        proc.terminate()
-        assert proc.wait(timeout=60) == -signal.SIGTERM  # still ended by the signal, as before
-    finally:
+    procs = []
+
+    def start(directory):
+        code = ("import sys; sys.path.insert(0, %r); import input_data; input_data.read_data_sets(%r, source_url=%r)"
+                % (ROOT, str(directory), "http://127.0.0.1:%d/" % server.server_address[1]))
+        procs.append(subprocess.Popen([sys.executable, "-c", code], env=_env(), stderr=subprocess.PIPE))
+        assert procs[-1].stderr.read(len(b"\rDownloading")) == b"\rDownloading"  # the first bytes are on disk
+        return procs[-1]
+
+    yield start
+    for proc in procs:
         proc.kill()
+        proc.wait()
         proc.stderr.close()
-        stop.set()
-        server.shutdown()
-        server.server_close()
+    stop.set()
+    server.shutdown()
+    server.server_close()
+
+
+def test_sigterm_during_a_download_leaves_nothing_behind(tmp_path, stalled_download):
+    # `timeout 60 python mnist_backward.py` on a slow line: SIGTERM ended the process at once, leaving the
+    # partial download (.<name>.<random>.part) and the data directory made for it.
+    proc = stalled_download(tmp_path / "d" / "e")
+    assert [name.endswith(".part") for name in os.listdir(tmp_path / "d" / "e")] == [True]
+    proc.terminate()
+    assert proc.wait(timeout=60) == -signal.SIGTERM  # still ended by the signal, as before
     assert os.listdir(tmp_path) == []
+
+
+def test_a_download_killed_outright_leaves_nothing_behind_the_next_one(tmp_path, stalled_download, http_dir):
+    # SIGKILL (or a power cut) gives a download no chance to remove its temporary file: it stayed, hidden, for
+    # good. The next download of that file removes it, but not one another download is writing.
+    served, url = http_dir
+    (served / input_data.TRAIN_IMAGES).write_bytes(b"data")
+    data = tmp_path / "d"
+    killed = stalled_download(data)
+    [stale] = os.listdir(data)
+    killed.kill()
+    killed.wait()
+    running = stalled_download(data)  # beside it, a download still running, silent for a while
+    [live] = set(os.listdir(data)) - {stale}
+    fresh = data / ("." + input_data.TRAIN_IMAGES + ".just-made.part")  # made, but not yet held
+    fresh.write_bytes(b"")
+    old = time.time() - 2 * input_data.STALE_AFTER
+    for name in (stale, live):
+        os.utime(data / name, (old, old))
+    input_data.download(input_data.TRAIN_IMAGES, str(data), url)
+    assert sorted(os.listdir(data)) == sorted([input_data.TRAIN_IMAGES, live, fresh.name])
+    assert running.poll() is None
 
 
 @pytest.mark.parametrize("length", [b"Content-Length: 100000\r\n", b""])
