@@ -266,11 +266,12 @@ def _robust(a):
     return median, 1.4826 * float(np.median(np.abs(sample - median)))
 
 
-def ink_levels(grey):
+def ink_levels(grey, smooth=None):
     """Finds the ink in a grey picture and returns it MNIST-style: ink bright, paper 0.
 
     Args:
       grey: float32 [H, W] in [0, 1] (0 black).
+      smooth: _median3(grey), if the caller has it already.
     Returns:
       (ink, solid): ink float32 [H, W] in [0, 1], 0 on the paper, 1 in the body of the strokes, grey at
       their edges; solid bool [H, W], where the noise-filtered picture is surely ink (for ink_box).
@@ -279,7 +280,7 @@ def ink_levels(grey):
     """
     # Decisions are taken on a median-filtered copy (single-pixel noise and JPEG speckle removed), but the
     # ink returned comes from the picture itself: at small sizes the median filter eats thin strokes.
-    g = _median3(grey)
+    g = _median3(grey) if smooth is None else smooth
     # Low, middle and high levels of each block of a grid (_block_levels): on the paper's side they are
     # the paper's local brightness, mostly paper even where a stroke crosses the block.
     low_grid, mid_grid, high_grid = _block_levels(g, (20, 50, 80))
@@ -1144,7 +1145,7 @@ def _steps_along(g, phi, rho):
                  and same[:quarter].any() and same[-quarter:].any()) else None
 
 
-def _hard_shadow(grey):
+def _hard_shadow(grey, smooth=None):
     """grey with the dark side of a hard-edged shadow across the picture (a hand's, a phone's) lifted to its light
     side's level, or None: there is none.
 
@@ -1158,6 +1159,7 @@ def _hard_shadow(grey):
     about that size, and lifted at its own size.
     Args:
       grey: float32 [H, W] grey levels (0 black).
+      smooth: _median3(grey), if the caller has it already.
     Returns:
       float32 [H, W], or None.
     """
@@ -1165,7 +1167,10 @@ def _hard_shadow(grey):
     if min(h, w) < 24:
         return None
     k = -(-max(h, w) // WORK_SIZE)
-    g = _median3(grey if k == 1 else grey[:h - h % k, :w - w % k].reshape(h // k, k, w // k, k).mean(axis=(1, 3)))
+    if k == 1:
+        g = _median3(grey) if smooth is None else smooth
+    else:
+        g = _median3(grey[:h - h % k, :w - w % k].reshape(h // k, k, w // k, k).mean(axis=(1, 3)))
     sample = g[::3, ::3].ravel()
     paper = float(np.partition(sample, int(0.9 * (sample.size - 1)))[int(0.9 * (sample.size - 1))])
     if paper < 0.05:  # (a black picture)
@@ -1180,7 +1185,7 @@ def _hard_shadow(grey):
         return None
     phi, rho = line
     if k > 1:  # the line on the picture itself (pixel i of the shrunk one is k i + (k - 1) / 2 of it), refined there
-        g = _median3(grey)
+        g = _median3(grey) if smooth is None else smooth
         line = _refined(g, phi, k * rho + (k - 1) / 2 * (np.cos(phi) + np.sin(phi)), 2.0 * k)
         if line is None:
             return None
@@ -1419,13 +1424,14 @@ def _read(grey, margin=True):
         grown = _neighbours(around) > 0
         grown |= _neighbours(grown) > 0  # (and the soft edge between it and the sheet)
         grey = _paper_over(grey, grown | around)
+    smooth = _median3(grey)  # (made once for the shadow's search and the ink's, which both take decisions on it)
     for _ in range(2):  # a hard-edged shadow across the sheet: its dark side lifted to the light side's level
-        lifted = _hard_shadow(grey)
+        lifted = _hard_shadow(grey, smooth)
         if lifted is None:
             break
-        grey = lifted
+        grey, smooth = lifted, _median3(lifted)
     try:
-        ink, solid = ink_levels(grey)
+        ink, solid = ink_levels(grey, smooth)
         box = ink_box(solid)
         close_cropped = fills_the_picture(box, solid.shape)
     except PictureError:
