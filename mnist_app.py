@@ -17,8 +17,8 @@ import sys
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
-# mnist_common first: it loads TensorFlow (and NumPy with it), Ctrl+C meanwhile ending in "Interrupted.", 130.
-from mnist_common import run_main, restore_newest, check_model_dir, UserError, EmaModel
+# mnist_common first: it readies the standard streams and quiets TensorFlow, which loads when first used.
+from mnist_common import run_main, restore_newest, check_model_dir, list_checkpoints, UserError, EmaModel
 import numpy as np
 from PIL import Image
 import input_data
@@ -94,6 +94,8 @@ def load_model(model_dir):
     if model_dir in _models:
         return _models[model_dir]
     check_model_dir(model_dir)
+    if not list_checkpoints(model_dir):  # said before TensorFlow is loaded, which takes seconds
+        return None
     model = EmaModel()
     try:
         if restore_newest(model.restore, model_dir) is None:

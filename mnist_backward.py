@@ -14,7 +14,7 @@ import tempfile
 import threading
 import time
 
-# mnist_common first: it loads TensorFlow (and NumPy with it), Ctrl+C meanwhile ending in "Interrupted.", 130.
+# mnist_common first: it readies the standard streams and quiets TensorFlow, which loads when first used.
 from mnist_common import (tf, run_main, check_model_dir, claim_model_dir, error_reason, holding_model_dir,
                           own_checkpoints, remove_save_leftovers, restore_newest, session_config, tf_path, UserError)
 import numpy as np

@@ -1,7 +1,7 @@
 """Pieces shared by the four scripts; not run by itself.
 
 - ``tf``: ``tensorflow.compat.v1`` in graph mode, imported quietly (TensorFlow's import-time log noise is
-  silenced unless the user has set ``TF_CPP_MIN_LOG_LEVEL``).
+  silenced unless the user has set ``TF_CPP_MIN_LOG_LEVEL``) when first used, not when this is imported.
 - ``UserError`` and ``run_main``: bad input ends a command with one line and a status, never a traceback.
 - Checkpoint discovery that tolerates a trainer deleting or writing checkpoints meanwhile; the trainer's
   claim on its model directory, and its removal of what an interrupted save left there.
@@ -14,6 +14,7 @@ import re
 import stat
 import sys
 import threading
+import types
 
 import input_data  # NumPy only; first, to put the standard streams right before anything else opens a file
 
@@ -98,8 +99,57 @@ def _import_tf():
         sys.exit(130)
 
 
-tf = _import_tf()
-tf.disable_v2_behavior()
+_tf_lock = threading.Lock()
+_tf_module = None  # tensorflow.compat.v1 once imported
+
+
+def load_tf():
+    """tensorflow.compat.v1 in graph mode (v2 behaviour off), imported quietly at the first call."""
+    global _tf_module
+    with _tf_lock:
+        if _tf_module is None:
+            module = _import_tf()
+            module.disable_v2_behavior()
+            _tf_module = module
+    return _tf_module
+
+
+class _TensorFlow(types.ModuleType):
+    """``tf``: stands for tensorflow.compat.v1 and imports it at its first use. The scripts read their flags
+    and check their paths before they build a graph, so --help, a bad flag or a missing file is answered at
+    once rather than after the seconds TensorFlow takes to load."""
+
+    def __getattr__(self, name):  # only for names not yet looked up: later uses find them in __dict__
+        value = getattr(load_tf(), name)
+        setattr(self, name, value)
+        return value
+
+
+tf = _TensorFlow("tensorflow.compat.v1")
+
+
+def _program_of_ours():
+    """Whether the program running is one of the package's scripts or benchmarks (python SCRIPT, python -m)."""
+    path = getattr(sys.modules.get("__main__"), "__file__", None)
+    if not path:
+        return False
+    here = os.path.dirname(os.path.realpath(__file__))
+    folder, name = os.path.split(os.path.realpath(path))
+    return (folder == here and name in ("mnist_backward.py", "mnist_test.py", "mnist_app.py")
+            or folder == os.path.join(here, "bench"))
+
+
+# Our programs load TensorFlow at their first graph. Code of one's own that imports mnist_forward (or this)
+# gets it at once, with graph mode on for the tf.placeholder & co. it goes on to call, as the course's did.
+if not _program_of_ours():
+    load_tf()
+
+
+def _op_error():
+    """tf.errors.OpError once TensorFlow is loaded; before, () (nothing can have raised one), so that an
+    `except` naming it does not load TensorFlow just to find that out."""
+    return tf.errors.OpError if _tf_module is not None else ()
+
 
 import mnist_forward  # noqa: E402
 
@@ -157,7 +207,7 @@ def run_main(main, exit_now=False):
         else:  # e.g. a model directory that is a file, or not writable
             print("error: %s: %s" % (e.filename, e.strerror) if e.filename else "error: %s" % e, file=sys.stderr)
             status = 1
-    except tf.errors.OpError as e:  # TensorFlow could not read or write a file
+    except _op_error() as e:  # TensorFlow could not read or write a file
         print("error: %s" % error_reason(e), file=sys.stderr)
         status = 1
     except KeyboardInterrupt:

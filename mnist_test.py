@@ -10,7 +10,7 @@ import os
 import sys
 import time
 
-# mnist_common first: it loads TensorFlow (and NumPy with it), Ctrl+C meanwhile ending in "Interrupted.", 130.
+# mnist_common first: it readies the standard streams and quiets TensorFlow, which loads when first used.
 from mnist_common import (tf, run_main, list_checkpoints, checkpoint_order, checkpoint_step, check_model_dir,
                           EmaModel, error_reason, tf_path)
 import numpy as np
@@ -76,7 +76,7 @@ def test(mnist, model_dir=mnist_backward.MODEL_SAVE_PATH, interval=TEST_INTERVAL
     Returns:
       Exit status: 0, or 1 when once is set and no checkpoint could be evaluated.
     """
-    model = EmaModel()
+    model = None  # built at the first checkpoint to score: "No checkpoint file found" comes before TensorFlow loads
     printed, said_none, warned = {}, False, set()  # printed: checkpoint -> _file_identity when printed
     while True:
         prefixes = list_checkpoints(model_dir)  # newest first
@@ -96,6 +96,7 @@ def test(mnist, model_dir=mnist_backward.MODEL_SAVE_PATH, interval=TEST_INTERVAL
             candidates = [p for p in reversed(prefixes) if base is None or checkpoint_order(p) > checkpoint_order(base)]
         for prefix in candidates:
             identity = _file_identity(prefix)
+            model = model or EmaModel()
             try:
                 step, _ = evaluate(model, mnist, prefix)
             except (tf.errors.OpError, ValueError) as e:

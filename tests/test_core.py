@@ -65,13 +65,16 @@ def test_loader_shapes_scaling_split_one_hot(tmp_path):
 
 def test_importing_mnist_forward_from_ones_own_code_is_quiet_and_builds_a_graph():
     # The network is the piece to import from code of one's own (as the course's scripts did): TensorFlow's
-    # start-up notices stay off the screen, and the graph-mode API it is written for is on.
-    code = ("import mnist_forward; tf = mnist_forward.tf; "
-            "print(mnist_forward.forward(tf.placeholder(tf.float32, [None, 784]), 1e-4).shape)")
+    # start-up notices stay off the screen, and the graph-mode API it is written for is on, for one's own
+    # `import tensorflow.compat.v1` after it as for mnist_forward.tf. (The package's scripts load TensorFlow
+    # only when they build a graph; code of one's own gets it with the import.)
+    code = ("import mnist_forward; import tensorflow.compat.v1 as tf; ours = mnist_forward.tf; "
+            "print(tf.executing_eagerly(), ours.placeholder is tf.placeholder, "
+            "mnist_forward.forward(tf.placeholder(tf.float32, [None, 784]), 1e-4).shape)")
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=300)
-    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "(?, 10)\n", "")
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "False True (?, 10)\n", "")
 
 
 def test_read_test_set_reads_the_test_split_alone(tmp_path):
@@ -713,8 +716,12 @@ runpy.run_path(script, run_name="__main__")
 
 @pytest.mark.parametrize("script, module", [(s, m) for s in ("mnist_backward.py", "mnist_test.py", "mnist_app.py")
                                             for m in ("numpy", "tensorflow")] + [("input_data.py", "numpy")])
-def test_ctrl_c_while_loading_is_one_line_and_130(script, module):
-    proc = subprocess.run([sys.executable, "-c", _INTERRUPT_AT_IMPORT, module, os.path.join(ROOT, script)],
+def test_ctrl_c_while_loading_is_one_line_and_130(script, module, tmp_path):
+    args = []
+    if script == "mnist_app.py":  # the app loads TensorFlow only once it has found a checkpoint to restore
+        (tmp_path / "mnist_model-1.index").write_bytes(b"")
+        args = ["--model-dir", str(tmp_path)]
+    proc = subprocess.run([sys.executable, "-c", _INTERRUPT_AT_IMPORT, module, os.path.join(ROOT, script)] + args,
                           cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
     assert_no_traceback(proc)
     assert proc.returncode == 130 and proc.stderr.strip() == "Interrupted.", proc.stderr
@@ -744,6 +751,59 @@ def test_help_shows_each_default(script, capsys):
     for entry in entries:
         takes_value = re.match(r"--[a-z-]+ ([A-Z_]+|{)", entry)
         assert " ".join(entry.split()).count("(default: ") == (1 if takes_value else 0), entry
+
+
+# Runs a script as `python script ARGS` and reports on stderr, as "<tensorflow imported>", whether anything
+# imported TensorFlow (a meta-path hook sees every import; it lets the import go on).
+_TELL_TF_IMPORT = """
+import os, runpy, sys
+class Tell:
+    def find_spec(self, name, path=None, target=None):
+        if name == "tensorflow":
+            os.write(2, b"<tensorflow imported>\\n")
+sys.meta_path.insert(0, Tell())
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("script, args, status", [
+    ("mnist_backward.py", ["--help"], 0), ("mnist_test.py", ["--help"], 0), ("mnist_app.py", ["--help"], 0),
+    ("mnist_backward.py", ["--steps", "x"], 2), ("mnist_test.py", ["--interval", "-1"], 2),
+    ("mnist_app.py", ["--preprocess", "x"], 2),
+    ("mnist_backward.py", ["--model-dir", "{file}"], 1), ("mnist_test.py", ["--model-dir", "{file}"], 1),
+    ("mnist_app.py", ["--model-dir", "{file}", "x.png"], 1),
+    ("mnist_backward.py", ["--data-dir", "{file}", "--model-dir", "{empty}"], 1),
+    ("mnist_app.py", ["--model-dir", "{empty}", "x.png"], 1), ("mnist_app.py", ["--model-dir", "{empty}"], 1),
+    ("mnist_test.py", ["--once", "--model-dir", "{empty}", "--data-dir", "{data}"], 1),
+    ("mnist_app.py", ["--model-dir", "{fake}", "x.png"], "tensorflow")])
+def test_help_and_bad_input_are_answered_before_tensorflow_loads(script, args, status, tmp_path):
+    # TensorFlow takes seconds to load: --help, a bad flag, a model or data directory that is a file, and the
+    # app's and the evaluator's "No checkpoint file found" come without it. The last case is the control: the app with a
+    # checkpoint (an empty, unreadable one) loads TensorFlow to restore it, and the hook says so.
+    (tmp_path / "file").write_text("")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "fake").mkdir()
+    (tmp_path / "fake" / "mnist_model-1.index").write_bytes(b"")
+    args_given = args
+    (tmp_path / "data").mkdir()
+    make_mnist(tmp_path / "data")
+    args = [a.format(file=tmp_path / "file", empty=tmp_path / "empty", fake=tmp_path / "fake", data=tmp_path / "data")
+            for a in args]
+    proc = subprocess.run([sys.executable, "-c", _TELL_TF_IMPORT, os.path.join(ROOT, script)] + args,
+                          cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+    assert_no_traceback(proc)
+    if status == "tensorflow":
+        assert "<tensorflow imported>" in proc.stderr and proc.returncode == 1, proc.stderr
+        return
+    assert "<tensorflow imported>" not in proc.stderr
+    assert proc.returncode == status, proc.stderr
+    if status == 0:
+        assert proc.stdout.startswith("usage: ") and proc.stderr == ""
+    elif proc.stdout == "No checkpoint file found\n":  # the app, as the course said it
+        assert proc.stderr == "" and "{empty}" in args_given
+    else:  # argparse's usage and its error, or our one line
+        assert "error: " in proc.stderr.strip().splitlines()[-1] and "Training" not in proc.stdout, proc.stderr
 
 
 def test_training_files_with_only_the_validation_images_are_one_line_error(tmp_path, capsys):

@@ -348,18 +348,21 @@ def test_what_tensorflow_says_as_it_dies_while_loading_reaches_the_user(tmp_path
         "os.write(2, b'W0000 00:00:1795500965.496690   14407 cudart_stub.cc:31] Could not find cuda drivers\\n')\n"
         "os.write(2, %r)\n"
         "os.abort()\n" % (fatal + "\n").encode())
+    (tmp_path / "mnist_model-1.index").write_bytes(b"")  # a checkpoint to restore: TensorFlow is loaded for it
     proc = run_script("mnist_test.py", "--once", "--model-dir", tmp_path, env={"PYTHONPATH": str(package.parent)})
     assert (proc.returncode, proc.stdout, proc.stderr) == (-6, "", fatal + "\n")  # SIGABRT
 
 
 @pytest.mark.parametrize("level", [None, "3", "2", "", "abc"])
-def test_tensorflow_import_is_quiet_unless_asked(tmp_path, mnist_dir, level):
+def test_tensorflow_import_is_quiet_unless_asked(trained_model, mnist_dir, level):
     # Unset, TF_CPP_MIN_LOG_LEVEL becomes 3; set by the user (or inherited from a parent script) it is kept,
     # and the lines TensorFlow prints before reading it are silenced all the same. A value that is no number
     # (TensorFlow would read it as 0) is unset: it let through the CPU notice's second line and the rest.
+    # (A checkpoint to score: with none, TensorFlow is not loaded at all.)
     env = {} if level is None else {"TF_CPP_MIN_LOG_LEVEL": level}
-    proc = run_script("mnist_test.py", "--once", "--model-dir", tmp_path, "--data-dir", mnist_dir, env=env)
-    assert proc.returncode == 1 and proc.stdout == "No checkpoint file found\n"
+    proc = run_script("mnist_test.py", "--once", "--model-dir", trained_model, "--data-dir", mnist_dir, env=env)
+    assert proc.returncode == 0 and re.fullmatch(r"After 500 training step\(s\), test accuracy = 0\.9[0-9]*\n",
+                                                 proc.stdout), proc.stdout
     if level == "2":  # the user's level lets TensorFlow's later error lines through, but not the import's notices
         assert "InitializeLog" not in proc.stderr and "oneDNN custom operations" not in proc.stderr
     else:
