@@ -100,11 +100,16 @@ def open_picture(path, transpose=True, draft=None):
             # (an animation is opened at its first frame, which is the one read: no seek(0), which SPIDER, a
             # microscope format, refuses for a file of one picture)
             # (MPO is a JPEG with more pictures after the first, a depth map or a gain map: many phones' photos)
+            reduced_by = 1
             if draft and img.format in ("JPEG", "MPO") and max(img.size) > 2 * draft:
                 img.draft(img.mode, (draft, draft))  # DCT scaling: decodes 1/2 .. 1/8 size
+                # (the size draft has set; not measured after load for every picture: Pillow 10 turns a TIFF
+                # stored turned as it loads it, which changes its width)
+                reduced_by = width / img.width
             img.load()
-            reduced_by = width / img.width
-            if transpose:
+            # Pillow turns a TIFF itself as it loads it. Pillow 10 also keeps its orientation tag, so that
+            # exif_transpose would turn it a second time; later versions drop the tag (no-op here either way).
+            if transpose and img.format != "TIFF":
                 ImageOps.exif_transpose(img, in_place=True)
             if reduced_by > 1:
                 img.info["draft_scale"] = reduced_by  # full size / decoded size, for mnist_input
