@@ -124,6 +124,9 @@ def open_picture(path, transpose=True, draft=None):
                            % (size, MAX_PIXELS // 1_000_000))
     except Image.UnidentifiedImageError:
         kind = _unread_kind(path)
+        if kind in _NEWER_KINDS:
+            raise PictureError("%s %s picture, a kind this Pillow cannot read (Pillow 11.3 can): save it as PNG or "
+                               "JPEG" % ("an" if kind == "AVIF" else "a", kind))
         if kind:
             raise PictureError("a %s picture, a kind Pillow cannot read: save it as PNG or JPEG" % kind)
         raise PictureError("not a picture (Pillow cannot identify it)")
@@ -137,11 +140,19 @@ def open_picture(path, transpose=True, draft=None):
 # Pictures Pillow cannot read, by how their files begin: HEIF (an iPhone's photos, .heic; its ftyp box names
 # the brands), JPEG XL (a bare codestream, or in its own box format).
 _HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1")
+# Kinds newer Pillow reads but an older one does not (Pillow 10.0 reads neither; 11.3 reads both), nor one built
+# without libavif (AVIF): kind -> the extension Pillow registers once it can read them.
+_NEWER_KINDS = {"AVIF": ".avif", "PFM": ".pfm"}
+
+
+def _pillow_reads(kind):
+    """Whether this Pillow reads the kind of picture named in _NEWER_KINDS."""
+    return _NEWER_KINDS[kind] in Image.registered_extensions()
 
 
 def _unread_kind(path):
-    """The name of a kind of picture Pillow cannot read that the file at path is ("HEIC/HEIF", "JPEG XL"),
-    or None."""
+    """The name of a kind of picture Pillow cannot read that the file at path is ("HEIC/HEIF", "JPEG XL"; "AVIF",
+    "PFM" if this Pillow cannot read them), or None."""
     try:
         with open(path, "rb") as f:
             head = f.read(64)
@@ -149,10 +160,14 @@ def _unread_kind(path):
         return None
     if head[4:8] == b"ftyp":  # major brand, minor version, compatible brands
         brands = {head[i:i + 4] for i in range(8, min(len(head), int.from_bytes(head[:4], "big")), 4)}
-        if brands & set(_HEIF_BRANDS) and not brands & {b"avif", b"avis"}:  # (AVIF, which Pillow reads, is HEIF too)
+        if brands & {b"avif", b"avis"}:  # (AVIF is HEIF too)
+            return None if _pillow_reads("AVIF") else "AVIF"
+        if brands & set(_HEIF_BRANDS):
             return "HEIC/HEIF"
     if head.startswith((b"\xff\x0a", b"\0\0\0\x0cJXL \r\n\x87\n")):
         return "JPEG XL"
+    if head[:2] == b"Pf" and head[2:3].isspace():  # a grey Portable FloatMap (Pillow reads no colour "PF" ones)
+        return None if _pillow_reads("PFM") else "PFM"
     return None
 
 
