@@ -299,16 +299,15 @@ def list_checkpoints(model_dir, own_name=None):
     else:
         state = None
         if regular:  # (TensorFlow would wait on a named pipe until something writes to it, Ctrl+C or not)
+            with open(state_file, "rb"):  # raises PermissionError & co., before TensorFlow is loaded to parse it
+                pass
             try:
                 state = tf.train.get_checkpoint_state(model_dir)
-            except Exception:  # OpError, UnicodeDecodeError (binary garbage), ...: looked at again below
+            except Exception:  # OpError, UnicodeDecodeError (binary garbage), ...: warned of below
                 pass
         if state is not None:
             names = list(state.all_model_checkpoint_paths or []) + [state.model_checkpoint_path]
         else:
-            if regular:
-                with open(state_file, "rb"):  # raises PermissionError & co.
-                    pass
             if state_file not in _warned_state_files:
                 _warned_state_files.add(state_file)
                 print("warning: %s %s; using the checkpoints found beside it"

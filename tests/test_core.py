@@ -806,6 +806,27 @@ def test_help_and_bad_input_are_answered_before_tensorflow_loads(script, args, s
         assert "error: " in proc.stderr.strip().splitlines()[-1] and "Training" not in proc.stdout, proc.stderr
 
 
+@pytest.mark.parametrize("script", ["mnist_test.py", "mnist_app.py"])
+def test_a_state_file_that_cannot_be_read_is_answered_before_tensorflow_loads(script, tmp_path):
+    # A model directory whose 'checkpoint' state file cannot be read is one that cannot be used: said without
+    # loading TensorFlow, as a directory that cannot be read is. (It was read with TensorFlow first, 3 s.)
+    model_dir = tmp_path / "m"
+    model_dir.mkdir()
+    (model_dir / "checkpoint").write_text('model_checkpoint_path: "mnist_model-1"\n')
+    (model_dir / "checkpoint").chmod(0o000)
+    (tmp_path / "data").mkdir()
+    make_mnist(tmp_path / "data")
+    # As root, permissions bind only without the capability to override them: drop it for this one command.
+    drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+    args = ["--once", "--data-dir", str(tmp_path / "data")] if script == "mnist_test.py" else ["x.png"]
+    proc = subprocess.run(drop + [sys.executable, "-c", _TELL_TF_IMPORT, os.path.join(ROOT, script), "--model-dir",
+                                  str(model_dir)] + args, cwd=ROOT, env=_env(), capture_output=True, text=True,
+                          timeout=300)
+    assert_no_traceback(proc)
+    assert (proc.returncode, proc.stdout) == (1, "")
+    assert proc.stderr == "error: %s: Permission denied\n" % (model_dir / "checkpoint")
+
+
 def test_training_files_with_only_the_validation_images_are_one_line_error(tmp_path, capsys):
     # 5,000 training images are all held out for validation: the trainer blamed --batch-size ("larger than the 0
     # training images"), whatever its value.
