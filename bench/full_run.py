@@ -90,9 +90,10 @@ def main(argv=None):
             print("training: %d steps in %.1f s wall time (whole process, TensorFlow import included), "
                   "%.1f steps/s" % (args.steps, wall, args.steps / wall), flush=True)
 
-        from mnist_common import EmaModel, list_checkpoints, checkpoint_step
+        from mnist_common import EmaModel, list_checkpoints, checkpoint_step, load_tf
         from mnist_test import accuracy, evaluate  # the evaluator's own scoring and printed line
         mnist = input_data.read_test_set(data_dir, one_hot=True)  # as mnist_test.main
+        load_tf()  # (TensorFlow loads at its first use: its import is not the graph's time)
         t = time.time()
         model = EmaModel()
         built = time.time() - t
