@@ -436,6 +436,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.count < 1 or args.speed_count < 1 or args.sklearn_count < 0 or args.framing_count < 0:
         p.error("--count and --speed-count must be positive, --framing-count and --sklearn-count not negative")
+    if args.seed < 0:  # NumPy's generators take no negative seed
+        p.error("--seed must not be negative, got %d" % args.seed)
 
     from mnist_common import list_checkpoints
     if not list_checkpoints(args.model_dir):

@@ -56,8 +56,13 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.steps < 1:
         p.error("--steps must be positive")
+    if args.seed is not None and not 0 <= args.seed < 2 ** 63:  # as mnist_backward.py takes it
+        p.error("--seed must be a whole number from 0 to 2**63 - 1, got %d" % args.seed)
 
     data_dir = input_data.resolve_data_dir(args.data_dir)
+    if args.model_dir is not None:  # (mnist_backward.py checks it too, but the course's loop would train first)
+        from mnist_common import check_model_dir
+        check_model_dir(args.model_dir)
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = args.model_dir or tmp
         # A state file, or checkpoints without one (the trainer resumes from its own mnist_model-<step> files)

@@ -207,3 +207,34 @@ def test_course_loop_pairs_with_a_seeded_package_run(mnist, tmp_path):
         np.testing.assert_allclose(ours.get_tensor(name), theirs.get_tensor(name), rtol=1e-4, atol=1e-6,
                                    err_msg=name)
     np.testing.assert_array_equal(package.train.next_batch_indices(200), course.train.next_batch_indices(200))
+
+
+def test_full_run_refuses_a_seed_the_trainer_cannot_take(tmp_path, mnist_dir):
+    # --course used the seed in this process (NumPy's SeedSequence: a traceback for -1); without it the trainer
+    # refused it, after full_run had started it. Both are one usage error now, before anything runs.
+    for args in (["--course", "--seed", -1], ["--seed", 2 ** 63]):
+        proc = run_script("bench/full_run.py", "--steps", 2, "--model-dir", tmp_path / "m", "--data-dir", mnist_dir,
+                          *args)
+        assert_no_traceback(proc)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.splitlines()[-1] == ("full_run.py: error: --seed must be a whole number from 0 to "
+                                                "2**63 - 1, got %d" % args[-1]), proc.stderr
+        assert proc.stdout == "" and not (tmp_path / "m").exists()
+
+
+def test_full_run_course_refuses_a_model_dir_that_is_a_file(tmp_path, mnist_dir):
+    # the course's loop trained first, then its Saver failed with a traceback
+    path = tmp_path / "file"
+    path.write_text("")
+    proc = run_script("bench/full_run.py", "--steps", 2, "--course", "--model-dir", path, "--data-dir", mnist_dir)
+    assert_no_traceback(proc)
+    assert (proc.returncode, proc.stdout) == (1, ""), proc.stdout
+    assert proc.stderr == "error: model directory %s is not a directory\n" % path
+
+
+def test_app_bench_refuses_a_negative_seed(trained_model, mnist_dir):
+    proc = run_script("bench/app_bench.py", "--model-dir", trained_model, "--data-dir", mnist_dir, "--count", 1,
+                      "--framing-count", 0, "--sklearn-count", 0, "--speed-count", 1, "--seed", -1)
+    assert_no_traceback(proc)
+    assert (proc.returncode, proc.stdout) == (2, ""), proc.stdout
+    assert proc.stderr.splitlines()[-1] == "app_bench.py: error: --seed must not be negative, got -1"
