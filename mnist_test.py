@@ -127,6 +127,8 @@ def main(argv=None):
     p.add_argument("--until-step", type=int, default=None, metavar="N",
                    help="exit after evaluating a checkpoint of step >= N (default: poll until Ctrl+C)")
     args = p.parse_args(argv)
+    if args.once and args.until_step is not None:  # --once would return after one checkpoint, whatever its step
+        p.error("--once and --until-step cannot be used together")
     if args.until_step is not None and args.until_step > mnist_backward.MAX_STEP:  # no checkpoint gets there
         p.error("--until-step must be at most %d (a checkpoint's step is a 32-bit integer), got %d"
                 % (mnist_backward.MAX_STEP, args.until_step))

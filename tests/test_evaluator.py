@@ -508,3 +508,12 @@ def test_a_checkpoint_named_without_a_step_is_the_oldest(tmp_path):
                                          'all_model_checkpoint_paths: "my_model"\n')
     expected = [str(tmp_path / name) for name in ("mnist_model-12", "run-7", "mnist_model-3", "my_model")]
     assert list_checkpoints(str(tmp_path)) == list_checkpoints(str(tmp_path), "mnist_model") == expected
+
+
+def test_once_beside_until_step_is_a_usage_error(trained_model, mnist_dir, capsys):
+    # --once returned 0 after evaluating step 500, ignoring the --until-step 600 that it had been given
+    with pytest.raises(SystemExit) as e:
+        mnist_test.main(["--once", "--until-step", "600", "--model-dir", trained_model, "--data-dir", mnist_dir])
+    assert e.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.splitlines()[-1].endswith("error: --once and --until-step cannot be used together")
