@@ -370,7 +370,9 @@ def maybe_download(filename, directory, source_url=DEFAULT_SOURCE_URL):
         os.stat(path)
         return path
     except (FileNotFoundError, NotADirectoryError):
-        pass
+        nowhere = leads_nowhere("data file", path)  # not missing: a link to data on a disk not mounted, say
+        if nowhere:
+            raise DataError(nowhere) from None
     except OSError as e:  # there, perhaps, but out of reach: a directory that cannot be searched, say
         raise DataError("%s: cannot be read (%s)" % (path, e.strerror or e)) from None
     return download(filename, directory, source_url, MD5.get(filename))

@@ -519,6 +519,19 @@ def test_data_files_out_of_reach_are_not_called_missing(tmp_path):
                                               % (tmp_path, input_data.TRAIN_IMAGES))  # was "is missing from"
 
 
+def test_a_data_file_that_is_a_link_to_nothing_is_named_as_such(tmp_path):
+    # it was called missing (and a download was tried, which would have replaced the link with a file)
+    make_mnist(tmp_path)
+    link = tmp_path / input_data.TEST_LABELS
+    link.unlink()
+    link.symlink_to(tmp_path / "unmounted" / input_data.TEST_LABELS)
+    with pytest.raises(input_data.DataError) as e:
+        input_data.read_test_set(str(tmp_path), source_url="http://127.0.0.1:9/")
+    assert str(e.value) == "data file %s is a symbolic link to %s/unmounted/%s, which leads nowhere" % (
+        link, tmp_path, input_data.TEST_LABELS)
+    assert link.is_symlink()
+
+
 def test_read_data_sets_downloads_missing_files(tmp_path, http_dir, monkeypatch):
     served, url = http_dir
     make_mnist(served)
