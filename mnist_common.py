@@ -245,6 +245,10 @@ def check_model_dir(model_dir):
         nowhere = input_data.leads_nowhere("model directory", model_dir)
         if nowhere:
             raise UserError(nowhere) from None
+        prefix = model_dir.rstrip(os.sep)
+        if _regular(prefix + ".index"):  # a checkpoint (model/mnist_model-50000) given for its directory
+            raise UserError("model directory %s is a checkpoint, not a directory; use --model-dir %s, the directory "
+                            "that holds it" % (model_dir, os.path.dirname(prefix) or ".")) from None
         return
     except PermissionError:  # said when its checkpoints are looked for
         return

@@ -321,6 +321,24 @@ def test_model_dir_that_is_a_file_is_one_line_error(tmp_path, mnist_dir, capsys)
     assert capsys.readouterr().err == "error: model directory %s is not a directory\n" % bad
 
 
+def test_a_checkpoint_given_as_model_dir_is_one_line_error(trained_model, tmp_path, mnist_dir, capsys, monkeypatch):
+    # It was "No checkpoint file found" here and in the app; the trainer made a directory of that name and
+    # started afresh in it.
+    from mnist_common import run_main, UserError, check_model_dir
+    prefix = os.path.join(trained_model, "mnist_model-500")
+    for given in (prefix, prefix + "/"):
+        with pytest.raises(SystemExit) as exit:
+            run_main(lambda: mnist_test.main(["--once", "--model-dir", given, "--data-dir", mnist_dir]))
+        assert exit.value.code == 1
+        assert capsys.readouterr() == ("", "error: model directory %s is a checkpoint, not a directory; use "
+                                           "--model-dir %s, the directory that holds it\n" % (given, trained_model))
+    monkeypatch.chdir(trained_model)
+    with pytest.raises(UserError, match="^model directory mnist_model-500 is a checkpoint, not a directory; use "
+                                        "--model-dir ., the directory that holds it$"):
+        check_model_dir("mnist_model-500")
+    check_model_dir(str(tmp_path / "mnist_model-500"))  # a new directory, to be made: no checkpoint there
+
+
 def test_ctrl_c_ends_polling_with_130(tmp_path, mnist_dir):
     import signal
     evaluator = start_script("mnist_test.py", "--interval", 0.05, "--model-dir", tmp_path, "--data-dir", mnist_dir)
