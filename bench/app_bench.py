@@ -377,7 +377,7 @@ def baseline(folder, model_dir, preprocess):
 
 def timed(command):
     start = time.time()
-    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run(command, capture_output=True, text=True)  # here: --model-dir is relative to here
     return time.time() - start, proc
 
 

@@ -87,7 +87,7 @@ def main(argv=None):
         else:
             print("$ " + " ".join(command), flush=True)
             start = time.time()
-            status = subprocess.call(command, cwd=ROOT)
+            status = subprocess.call(command)  # here, where the paths given are relative to
             wall = time.time() - start
             if status != 0:
                 print("training failed with status %d" % status)

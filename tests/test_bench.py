@@ -5,10 +5,12 @@ Nothing here is timed: the benchmarks run a handful of steps and are checked to 
 import os
 import re
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 
-from conftest import run_script, assert_no_traceback
+from conftest import ROOT, run_script, assert_no_traceback, _env
 from mnist_common import tf, session_config
 import input_data
 import mnist_backward
@@ -238,3 +240,34 @@ def test_app_bench_refuses_a_negative_seed(trained_model, mnist_dir):
     assert_no_traceback(proc)
     assert (proc.returncode, proc.stdout) == (2, ""), proc.stdout
     assert proc.stderr.splitlines()[-1] == "app_bench.py: error: --seed must not be negative, got -1"
+
+
+def _run_bench_in(directory, script, *args):
+    """Runs `python bench/script args...` from directory (not the checkout); returns the CompletedProcess."""
+    return subprocess.run([sys.executable, os.path.join(ROOT, "bench", script), *map(str, args)], cwd=directory,
+                          env=_env(), capture_output=True, text=True, timeout=600)
+
+
+def test_full_run_takes_relative_paths_from_where_it_is_run(tmp_path, mnist_dir):
+    # The trainer ran in the checkout: it read the data and wrote the model there, and full_run then found no
+    # checkpoint where it had been told (an IndexError's traceback).
+    os.symlink(mnist_dir, tmp_path / "mnist")
+    name = "full_run_model_%d" % os.getpid()
+    try:
+        proc = _run_bench_in(tmp_path, "full_run.py", "--steps", 2, "--model-dir", name, "--data-dir", "mnist")
+    finally:
+        shutil.rmtree(os.path.join(ROOT, name), ignore_errors=True)
+    assert_no_traceback(proc)
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"^After 2 training step\(s\), test accuracy = [0-9.]+$", proc.stdout, re.M), proc.stdout
+    assert (tmp_path / name / "mnist_model-2.index").exists()
+
+
+def test_app_bench_takes_relative_paths_from_where_it_is_run(tmp_path, trained_model, mnist_dir):
+    # Its speed part ran the app in the checkout, where a relative --model-dir named no model (or another one).
+    shutil.copytree(trained_model, tmp_path / "model")
+    proc = _run_bench_in(tmp_path, "app_bench.py", "--model-dir", "model", "--data-dir", mnist_dir, "--count", 1,
+                         "--framing-count", 0, "--sklearn-count", 0, "--speed-count", 2)
+    assert_no_traceback(proc)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "mnist_app.py is" in proc.stdout and "(same predictions: 100%)" in proc.stdout, proc.stdout
