@@ -139,11 +139,12 @@ def main(argv=None):
                    help="comma-separated, the first is the baseline (default: all: %s)" % ", ".join(VARIANTS))
     p.add_argument("--data-dir", default=None, help=input_data.DATA_DIR_HELP)
     args = p.parse_args(argv)
-    variants = args.variants.split(",") if args.variants else list(VARIANTS)
+    # "a, b", a name given twice or a trailing comma: each variant once, in the order first given
+    variants = list(dict.fromkeys(v.strip() for v in (args.variants or ",".join(VARIANTS)).split(",") if v.strip()))
     unknown = sorted(set(variants) - set(VARIANTS))
-    if unknown or args.rounds < 1 or args.block < 1:
+    if unknown or not variants or args.rounds < 1 or args.block < 1:
         p.error("unknown variant(s) %s; known: %s" % (", ".join(unknown), ", ".join(VARIANTS)) if unknown
-                else "--rounds and --block must be positive")
+                else "--variants names no variant" if not variants else "--rounds and --block must be positive")
     mnist = input_data.read_data_sets(input_data.resolve_data_dir(args.data_dir), one_hot=True, seed=0)
     steps = {v: build(v, mnist.train) for v in variants}
     times = {v: [] for v in variants}
