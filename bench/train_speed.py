@@ -22,6 +22,7 @@ step comes to what the machine can do.
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -158,7 +159,12 @@ def package(mnist, steps, model_dir, **switches):
             setattr(mb, name, value)
         start = time.time()
         with contextlib.redirect_stdout(io.StringIO()):
-            mb.backward(mnist, steps, B, model_dir)
+            try:
+                mb.backward(mnist, steps, B, model_dir)
+            except mb.TrainingInterrupted as e:  # Ctrl+C or SIGTERM: ended as they end the rest of this script
+                if e.signum == signal.SIGINT:
+                    raise KeyboardInterrupt from None
+                raise SystemExit(128 + e.signum) from None
         return steps, time.time() - start
     finally:
         for name, value in saved.items():

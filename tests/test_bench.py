@@ -5,10 +5,12 @@ Nothing here is timed: the benchmarks run a handful of steps and are checked to 
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from conftest import ROOT, run_script, assert_no_traceback, _env
 from mnist_common import tf, session_config
@@ -274,3 +276,25 @@ def test_app_bench_takes_relative_paths_from_where_it_is_run(tmp_path, trained_m
     assert_no_traceback(proc)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "mnist_app.py is" in proc.stdout and "(same predictions: 100%)" in proc.stdout, proc.stdout
+
+
+@pytest.mark.parametrize("signum, status, err", [(signal.SIGINT, 130, "\nInterrupted.\n"), (signal.SIGTERM, 143, "")])
+def test_train_speed_signal_while_the_package_trains_ends_as_elsewhere(mnist_dir, monkeypatch, capsys, signum,
+                                                                        status, err):
+    # backward() turns Ctrl+C and SIGTERM into a checkpoint and a TrainingInterrupted, which reached the user
+    # as a traceback when it came while train_speed.py was timing the package in its own process.
+    import train_speed
+    from mnist_common import run_main
+    prepare = mnist_backward.TrainingGraph.prepare
+
+    def prepare_then_signal(self, sess, n):
+        os.kill(os.getpid(), signum)  # handled by backward(): it only sets a flag
+        return prepare(self, sess, n)
+
+    monkeypatch.setattr(mnist_backward.TrainingGraph, "prepare", prepare_then_signal)
+    with pytest.raises(SystemExit) as e:
+        run_main(lambda: train_speed.main(["--steps", "5", "--rounds", "1", "--no-keras", "--no-torch",
+                                           "--no-processes", "--data-dir", mnist_dir]))
+    assert e.value.code == status
+    out, error = capsys.readouterr()
+    assert error == err and out.startswith("Training speed, 5 steps each") and "package" not in out, out
