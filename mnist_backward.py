@@ -317,8 +317,11 @@ def backward(mnist, steps=STEPS, batch_size=BATCH_SIZE, model_dir=MODEL_SAVE_PAT
                 if interrupted and step < steps:  # (a signal during the last step's save: the run is complete)
                     if step != log_step:  # (a signal during a log step's save: that step is saved already)
                         save(step)
-                    print("%s at step %d; checkpoint saved to %s-%d."
-                          % ("Interrupted" if interrupted[0] == signal.SIGINT else "Terminated", step, save_path, step))
+                    try:
+                        print("%s at step %d; checkpoint saved to %s-%d." % (
+                            "Interrupted" if interrupted[0] == signal.SIGINT else "Terminated", step, save_path, step))
+                    except OSError:  # a reader gone (`| head`), a full disk: the run still ends as the signal asked
+                        pass         # (run_main says what went wrong with the output, if need be)
                     raise TrainingInterrupted(step, interrupted[0])
             finally:
                 for s, handler in previous.items():

@@ -658,6 +658,23 @@ def test_a_reader_that_goes_away_loses_no_step(tmp_path, mnist_dir):
     assert [checkpoint_step(p) for p in list_checkpoints(str(tmp_path))] == [1001, 1]
 
 
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_after_the_reader_went_away_still_ends_with_its_status(tmp_path, mnist_dir, signum, status):
+    # `mnist_backward.py | head -3`, then Ctrl+C (or SIGTERM): the line saying so found the pipe closed, and
+    # the run ended with status 1, as if something had gone wrong, though its checkpoint was saved.
+    trainer = start_script("mnist_backward.py", "--steps", 10 ** 6, "--log-every", 10 ** 5, "--model-dir", tmp_path,
+                           "--data-dir", mnist_dir)
+    read_until(trainer, "After 1 training step(s)")
+    trainer.stdout.close()
+    trainer.send_signal(signum)
+    trainer.wait(timeout=300)
+    err = trainer.stderr.read()
+    trainer.stderr.close()
+    assert (trainer.returncode, err) == (status, "")
+    step = checkpoint_step(list_checkpoints(str(tmp_path))[0])
+    assert tf.train.load_checkpoint(os.path.join(tmp_path, "mnist_model-%d" % step)).get_tensor("Variable_4") == step
+
+
 @pytest.mark.parametrize("steps", [150, 101])
 def test_a_signal_during_a_save_saves_once(tmp_path, mnist, monkeypatch, capsys, steps):
     # SIGTERM arrives while the checkpoint of step 101 is being saved. With --steps 150 the run stops there,
