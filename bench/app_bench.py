@@ -447,6 +447,12 @@ def main(argv=None):
     if args.baseline:
         return baseline(args.baseline, args.model_dir, args.preprocess)
     mnist = input_data.read_test_set(args.data_dir, one_hot=False)
+    for flag in ("--count", "--framing-count", "--speed-count"):  # a test digit of its own for each picture
+        count = getattr(args, flag[2:].replace("-", "_"))
+        if count > mnist.test.num_examples:
+            from mnist_common import UserError
+            raise UserError("%s %d is more than the %d test images in %s"
+                            % (flag, count, mnist.test.num_examples, input_data.resolve_data_dir(args.data_dir)))
     import mnist_app
     model = mnist_app.load_model(args.model_dir)
     print("model: %s" % model.checkpoint)

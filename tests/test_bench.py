@@ -298,3 +298,15 @@ def test_train_speed_signal_while_the_package_trains_ends_as_elsewhere(mnist_dir
     assert e.value.code == status
     out, error = capsys.readouterr()
     assert error == err and out.startswith("Training speed, 5 steps each") and "package" not in out, out
+
+
+@pytest.mark.parametrize("flag", ["--count", "--framing-count", "--speed-count"])
+def test_app_bench_refuses_more_pictures_than_test_digits(trained_model, mnist_dir, flag):
+    # each picture is drawn from a test digit of its own: NumPy's "Cannot take a larger sample than population"
+    # came as a traceback, for --speed-count after the other parts had run
+    counts = {"--count": 1, "--framing-count": 0, "--sklearn-count": 0, "--speed-count": 1, flag: 10001}
+    proc = run_script("bench/app_bench.py", "--model-dir", trained_model, "--data-dir", mnist_dir,
+                      *[str(a) for item in counts.items() for a in item])
+    assert_no_traceback(proc)
+    assert (proc.returncode, proc.stdout) == (1, ""), proc.stdout
+    assert proc.stderr == "error: %s 10001 is more than the 10000 test images in %s\n" % (flag, mnist_dir)
