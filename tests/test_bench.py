@@ -310,3 +310,42 @@ def test_app_bench_refuses_more_pictures_than_test_digits(trained_model, mnist_d
     assert_no_traceback(proc)
     assert (proc.returncode, proc.stdout) == (1, ""), proc.stdout
     assert proc.stderr == "error: %s 10001 is more than the 10000 test images in %s\n" % (flag, mnist_dir)
+
+
+def _kill_processes_naming(text):
+    """SIGKILLs the processes whose command line holds text (a test's own children, left running by a failure)."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                named = text.encode() in f.read()
+            if named:
+                os.kill(int(pid), signal.SIGKILL)
+        except OSError:
+            pass
+
+
+@pytest.mark.parametrize("whole_group", [False, True])
+def test_full_run_sigterm_leaves_no_trainer_and_no_temporary_directory(mnist_dir, whole_group):
+    # `kill PID` (full_run alone) or `timeout` (its whole process group): full_run died at once and left its
+    # temporary model directory behind, with the trainer, unless signalled too, training on in it
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "bench", "full_run.py"), "--steps", str(10 ** 6),
+                             "--data-dir", mnist_dir], cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    command = proc.stdout.readline()
+    assert command.startswith("$ "), command + proc.stderr.read()
+    model_dir = command.split(" --model-dir ")[1].split(" --data-dir ")[0]
+    try:
+        for line in proc.stdout:
+            if line.startswith("After 1 training step(s)"):
+                break
+        if whole_group:
+            os.killpg(proc.pid, signal.SIGTERM)
+        else:
+            proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 143, err
+        assert out.startswith("Terminated at step ") and out.count("\n") == 1, out
+        assert not os.path.exists(model_dir)
+    finally:
+        _kill_processes_naming(model_dir)
+        shutil.rmtree(model_dir, ignore_errors=True)
