@@ -349,3 +349,21 @@ def test_full_run_sigterm_leaves_no_trainer_and_no_temporary_directory(mnist_dir
     finally:
         _kill_processes_naming(model_dir)
         shutil.rmtree(model_dir, ignore_errors=True)
+
+
+def test_train_speed_sigterm_removes_its_temporary_directories(mnist_dir, tmp_path):
+    # it died at once, leaving the model directories of its rounds behind in $TMPDIR
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "bench", "train_speed.py"), "--steps", str(10 ** 7),
+                             "--rounds", "1", "--no-keras", "--no-torch", "--no-processes", "--data-dir", mnist_dir],
+                            cwd=ROOT, env=_env({"TMPDIR": str(temporary)}), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().startswith("Training speed, ")  # the course loop is timing now
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+    assert (proc.returncode, out, err) == (143, "", "")
+    assert os.listdir(temporary) == []
