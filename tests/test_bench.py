@@ -367,3 +367,24 @@ def test_train_speed_sigterm_removes_its_temporary_directories(mnist_dir, tmp_pa
         proc.kill()
     assert (proc.returncode, out, err) == (143, "", "")
     assert os.listdir(temporary) == []
+
+
+def test_app_bench_sigterm_removes_its_pictures(trained_model, mnist_dir, tmp_path):
+    # it died at once, leaving the folder of pictures it was reading behind in $TMPDIR
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "bench", "app_bench.py"), "--model-dir", trained_model,
+                             "--data-dir", mnist_dir, "--count", "100", "--framing-count", "0", "--sklearn-count",
+                             "0", "--speed-count", "1"], cwd=ROOT,
+                            env=_env({"TMPDIR": str(temporary), "PYTHONUNBUFFERED": "1"}), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stdout:
+            if line.startswith("accuracy: "):  # written, being read now
+                break
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+    assert (proc.returncode, err) == (143, "")
+    assert os.listdir(temporary) == []
