@@ -875,8 +875,12 @@ def colour_contrast(img):
     Returns:
       an 8-bit greyscale PIL.Image of img's size, or None for a picture without colour (or with transparency).
     """
-    if img.mode not in ("RGB", "P", "CMYK", "YCbCr") or "transparency" in img.info:
+    if img.mode not in ("RGB", "RGBA", "P", "CMYK", "YCbCr"):
         return None
+    if img.mode == "RGBA" or "transparency" in img.info:  # (drawing programs save RGBA where nothing is see-through)
+        alpha = img.getchannel("A") if img.mode == "RGBA" else img.convert("RGBA").getchannel("A")
+        if alpha.getextrema()[0] < 255:
+            return None
     rgb = img.convert("RGB")
     sample = np.asarray(_reduce(rgb, (max(1, img.width // 8), max(1, img.height // 8))), np.float32) / 255.0
     colours = sample.reshape(-1, 3)

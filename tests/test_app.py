@@ -358,6 +358,25 @@ def test_ink_as_bright_as_its_paper_in_another_hue(tmp_path, digits):
             pytest.fail(name)
 
 
+def test_opaque_picture_with_an_alpha_channel_read_along_its_colours(tmp_path, digits):
+    # Drawing programs and screenshots save RGBA (or a palette with a transparent colour) even where nothing is
+    # transparent: such a picture is read along its colours as an RGB one is.
+    image = digits[0][0]
+    cover = digit_grey(image, paper=0.0, ink=1.0)[..., None]
+    reference = mnist_picture.mnist_input(save(to_image(1 - cover[..., 0]), tmp_path / "plain.png"))
+    rgb = Image.fromarray((np.array((0, 153, 0)) * (1 - cover) + np.array((255, 0, 0)) * cover + 0.5).astype(np.uint8))
+    keyed = rgb.quantize(colors=16)
+    keyed.info["transparency"] = 255  # a colour the picture does not use
+    assert 255 not in np.asarray(keyed)
+    for name, img in (("rgba.png", rgb.convert("RGBA")), ("rgba.tif", rgb.convert("RGBA")), ("keyed.png", keyed)):
+        path = save(img, tmp_path / name)
+        assert aligned_difference(mnist_picture.mnist_input(path), reference) < 0.06, name
+    # with any of it transparent, the picture is laid on paper, not read along its colours (as before)
+    see_through = np.asarray(rgb.convert("RGBA")).copy()
+    see_through[:5, :5, 3] = 0
+    assert mnist_picture.colour_contrast(Image.fromarray(see_through, "RGBA")) is None
+
+
 def test_what_lies_around_the_sheet_is_told_from_the_digit():
     """surroundings() finds a frame, and leaves alone a digit cut out close whose stroke runs along a side: all
     of one piece (a 7's bar), detached but close (a 5's bar), light on a dark board (a 0's inside)."""
