@@ -844,6 +844,10 @@ def mnist_input(path):
     img = open_picture(path, transpose=True, draft=WORK_SIZE)
     reopen = (lambda size: open_picture(path, transpose=True, draft=size)) if "draft_scale" in img.info else None
     try:
+        # A 16-bit PGM, which Pillow scales to 0..65535 and opens as I (as older Pillows open a 16-bit PNG):
+        # 16-bit grey on that fixed scale, as a 16-bit PNG is now, not stretched from its darkest to its lightest.
+        if img.mode == "I" and img.format in ("PPM", "PNG"):
+            img = img.convert("I;16")
         try:
             return mnist_array(img, reopen)
         except PictureError as blank:

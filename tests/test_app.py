@@ -668,6 +668,28 @@ def test_blank_pictures_are_reported(tmp_path):
             mnist_picture.mnist_input(path)
 
 
+def test_16_bit_pgm_is_read_on_its_own_scale(tmp_path, digits):
+    # A scanner's 16-bit PGM (SANE's scanimage writes them), which Pillow opens as 32-bit "I" scaled to
+    # 0..65535, has a fixed range as a 16-bit PNG has: not stretched from its darkest to its lightest pixel,
+    # which made a faint smudge or dust on a blank sheet full-contrast ink (read as a digit).
+    def pgm16(grey, name):
+        path = tmp_path / name
+        path.write_bytes(b"P5\n%d %d\n65535\n" % grey.shape[::-1]
+                         + (np.clip(grey, 0, 1) * 65535 + 0.5).astype(">u2").tobytes())
+        return str(path)
+    rng = np.random.default_rng(3)
+    rows, cols = np.indices((300, 400))
+    smudge = 0.9 - 0.03 * np.exp(-((rows - 150) ** 2 + (cols - 200) ** 2) / 800.0) + rng.normal(0, 0.002, rows.shape)
+    path = pgm16(smudge, "smudge.pgm")
+    assert Image.open(path).mode == "I"
+    for path in (path, save(to_image(smudge), tmp_path / "smudge.png")):
+        with pytest.raises(PictureError, match="no ink"):
+            mnist_picture.mnist_input(path)
+    grey = digit_grey(digits[0][0], paper=0.85, ink=0.2)
+    reference = mnist_picture.mnist_input(save(to_image(grey), tmp_path / "digit.png"))
+    assert aligned_difference(mnist_picture.mnist_input(pgm16(grey, "digit.pgm")), reference) < 0.03
+
+
 def test_paper_grid_is_extended_along_a_gradient_not_past_a_bump():
     ramp = np.array([[0.2, 0.3, 0.4, 0.5]] * 3, np.float32)  # a gradient across, level down
     extended = mnist_picture._extended(ramp)
