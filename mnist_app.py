@@ -217,6 +217,19 @@ def batch(paths, model_dir, preprocess):
     return 1 if failed else 0
 
 
+def _edit_lines():
+    """Line editing (arrow keys, history) and Tab completing file names at a terminal's prompt: input() has
+    them only once readline is loaded (without, the arrow keys typed to mend a path came in as escape codes)."""
+    try:
+        import readline
+    except ImportError:  # (a Python built without it, Windows': its console edits lines itself)
+        return
+    if "libedit" in (readline.__doc__ or ""):  # macOS's Python: libedit's syntax
+        readline.parse_and_bind("bind ^I rl_complete")
+    else:
+        readline.parse_and_bind("tab: complete")  # (no completer is set: readline's own, of file names)
+
+
 def _ask(prompt):
     """input(prompt), or None at end of input (Ctrl+D, a closed pipe).
 
@@ -280,6 +293,8 @@ def application(model_dir=mnist_backward.MODEL_SAVE_PATH, preprocess="mnist"):
     if load_model(model_dir) is None:
         print("No checkpoint file found")
         return 1
+    if sys.stdin.isatty() and sys.stdout.isatty():  # (input() uses readline only then)
+        _edit_lines()
     while True:
         answer = _ask("input the number of test pictures:")
         if answer is None:

@@ -1010,6 +1010,49 @@ def test_prompt_ctrl_c_exits_130(trained_model):
     assert "Traceback" not in err and err.strip() == "Interrupted."
 
 
+def test_prompt_at_a_terminal_edits_lines_and_completes_file_names(trained_model, pictures, tmp_path):
+    # At a terminal the prompt is input()'s, which edits lines only once readline is loaded: the arrow keys
+    # typed to mend a path came in as escape codes ("no such file"), and Tab as a tab.
+    import pty
+    import select
+    folder, paths, labels = pictures
+    shutil.copy(paths[2], tmp_path / "unique-name.png")
+    main, child = pty.openpty()
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "mnist_app.py"), "--model-dir", trained_model],
+                            cwd=str(tmp_path), env=_env({"TERM": "xterm"}), stdin=child, stdout=child,
+                            stderr=child, close_fds=True)
+    os.close(child)
+    seen = b""
+
+    def until(text):  # what the terminal shows, up to text (waits for it: no sleep)
+        nonlocal seen
+        while text.encode() not in seen:
+            ready, _, _ = select.select([main], [], [], 120)
+            try:
+                chunk = os.read(main, 4096) if ready else b""
+            except OSError:  # (EIO: the app has ended)
+                chunk = b""
+            assert chunk, (text, seen)
+            seen += chunk
+    try:
+        until("input the number of test pictures:")
+        os.write(main, b"2\n")
+        until("the path of test picture:")
+        # a Z typed by mistake before the last letter: left arrow, then backspace
+        os.write(main, paths[2][:-1].encode() + b"Z" + paths[2][-1:].encode() + b"\x1b[D\x7f\n")
+        until("the path of test picture:")
+        os.write(main, b"uniq\t\n")  # Tab completes the file name
+        until("The prediction number is:")
+        seen = seen.split(b"The prediction number is:", 1)[1]
+        until("The prediction number is:")
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(main)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Batch mode
 
