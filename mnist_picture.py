@@ -125,10 +125,9 @@ def open_picture(path, transpose=True, draft=None):
     except Image.UnidentifiedImageError:
         kind = _unread_kind(path)
         if kind in _NEWER_KINDS:
-            raise PictureError("%s %s picture, a kind this Pillow cannot read (Pillow 11.3 can): save it as PNG or "
-                               "JPEG" % ("an" if kind == "AVIF" else "a", kind))
+            raise PictureError("%s, a kind this Pillow cannot read (Pillow 11.3 can): save it as PNG or JPEG" % kind)
         if kind:
-            raise PictureError("a %s picture, a kind Pillow cannot read: save it as PNG or JPEG" % kind)
+            raise PictureError("%s, a kind Pillow cannot read: save it as PNG or JPEG" % kind)
         raise PictureError("not a picture (Pillow cannot identify it)")
     except PermissionError:
         raise PictureError("permission denied")
@@ -138,11 +137,11 @@ def open_picture(path, transpose=True, draft=None):
 
 
 # Pictures Pillow cannot read, by how their files begin: HEIF (an iPhone's photos, .heic; its ftyp box names
-# the brands), JPEG XL (a bare codestream, or in its own box format).
+# the brands), JPEG XL (a bare codestream, or in its own box format), PDF (a scanner's), SVG (a drawing program's).
 _HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1")
 # Kinds newer Pillow reads but an older one does not (Pillow 10.0 reads neither; 11.3 reads both), nor one built
 # without libavif (AVIF): kind -> the extension Pillow registers once it can read them.
-_NEWER_KINDS = {"AVIF": ".avif", "PFM": ".pfm"}
+_NEWER_KINDS = {"an AVIF picture": ".avif", "a PFM picture": ".pfm"}
 
 
 def _pillow_reads(kind):
@@ -151,23 +150,28 @@ def _pillow_reads(kind):
 
 
 def _unread_kind(path):
-    """The name of a kind of picture Pillow cannot read that the file at path is ("HEIC/HEIF", "JPEG XL"; "AVIF",
-    "PFM" if this Pillow cannot read them), or None."""
+    """The kind of picture Pillow cannot read that the file at path is ("a HEIC/HEIF picture", "a JPEG XL
+    picture", "a PDF document", "an SVG drawing"; "an AVIF picture", "a PFM picture" if this Pillow cannot read
+    them), or None."""
     try:
         with open(path, "rb") as f:
-            head = f.read(64)
+            head = f.read(1024)
     except OSError:
         return None
     if head[4:8] == b"ftyp":  # major brand, minor version, compatible brands
-        brands = {head[i:i + 4] for i in range(8, min(len(head), int.from_bytes(head[:4], "big")), 4)}
+        brands = {head[i:i + 4] for i in range(8, min(len(head), 64, int.from_bytes(head[:4], "big")), 4)}
         if brands & {b"avif", b"avis"}:  # (AVIF is HEIF too)
-            return None if _pillow_reads("AVIF") else "AVIF"
+            return None if _pillow_reads("an AVIF picture") else "an AVIF picture"
         if brands & set(_HEIF_BRANDS):
-            return "HEIC/HEIF"
+            return "a HEIC/HEIF picture"
     if head.startswith((b"\xff\x0a", b"\0\0\0\x0cJXL \r\n\x87\n")):
-        return "JPEG XL"
+        return "a JPEG XL picture"
     if head[:2] == b"Pf" and head[2:3].isspace():  # a grey Portable FloatMap (Pillow reads no colour "PF" ones)
-        return None if _pillow_reads("PFM") else "PFM"
+        return None if _pillow_reads("a PFM picture") else "a PFM picture"
+    if b"%PDF-" in head:  # (within its first 1024 bytes, PDF's rule)
+        return "a PDF document"
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<") and re.search(rb"<svg[\s>/]", head):
+        return "an SVG drawing"
     return None
 
 

@@ -739,20 +739,28 @@ def test_pictures_of_kinds_pillow_cannot_read_are_named_as_such(trained_model, t
     (tmp_path / "photo.heif").write_bytes(box(b"ftyp", b"mif1\0\0\0\0mif1heix") + box(b"meta", bytes(64)))
     (tmp_path / "scan.jxl").write_bytes(b"\xff\x0a" + bytes(64))
     (tmp_path / "boxed.jxl").write_bytes(b"\0\0\0\x0cJXL \r\n\x87\n" + bytes(64))
+    # a scanner's PDF, a drawing program's SVG (Pillow reads neither; given by name: not a folder's pictures)
+    (tmp_path / "scan.pdf").write_bytes(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n")
+    (tmp_path / "drawing.svg").write_bytes(b'\xef\xbb\xbf<?xml version="1.0" encoding="UTF-8"?>\n<!-- Inkscape -->\n'
+                                          b'<svg xmlns="http://www.w3.org/2000/svg" width="28" height="28"/>\n')
     # an AVIF (HEIF too) that is damaged, where Pillow reads AVIF, and a video, are not called so
     (tmp_path / "x.avif").write_bytes(box(b"ftyp", b"avif\0\0\0\0mif1miaf") + box(b"meta", bytes(64)))
     (tmp_path / "x.jpg").write_bytes(box(b"ftyp", b"isom\0\0\0\0isommp41") + bytes(64))
-    assert mnist_app.main([str(tmp_path), "--model-dir", trained_model]) == 1
+    paths = [str(tmp_path), str(tmp_path / "scan.pdf"), str(tmp_path / "drawing.svg")]
+    assert mnist_app.main(paths + ["--model-dir", trained_model]) == 1
     out, err = capsys.readouterr()
-    kinds = {"IMG_0001.HEIC": "HEIC/HEIF", "boxed.jxl": "JPEG XL", "photo.heif": "HEIC/HEIF", "scan.jxl": "JPEG XL"}
-    expected = ["%s: error: a %s picture, a kind Pillow cannot read: save it as PNG or JPEG" % (tmp_path / name, kind)
+    def unread(kinds):
+        return ["%s: error: %s, a kind Pillow cannot read: save it as PNG or JPEG" % (tmp_path / name, kind)
                 for name, kind in kinds.items()]
-    if mnist_picture._pillow_reads("AVIF"):  # (Pillow 10 does not: see the next test)
+    expected = unread({"IMG_0001.HEIC": "a HEIC/HEIF picture", "boxed.jxl": "a JPEG XL picture",
+                       "photo.heif": "a HEIC/HEIF picture", "scan.jxl": "a JPEG XL picture"})
+    if mnist_picture._pillow_reads("an AVIF picture"):  # (Pillow 10 does not: see the next test)
         expected.append("%s: error: not a picture (Pillow cannot identify it)" % (tmp_path / "x.avif"))
     else:
         expected.append("%s: error: an AVIF picture, a kind this Pillow cannot read (Pillow 11.3 can): save it as "
                         "PNG or JPEG" % (tmp_path / "x.avif"))
     expected.append("%s: error: not a picture (Pillow cannot identify it)" % (tmp_path / "x.jpg"))
+    expected += unread({"scan.pdf": "a PDF document", "drawing.svg": "an SVG drawing"})
     assert (out, err.splitlines()) == ("", expected)
 
 
@@ -766,7 +774,7 @@ def test_kinds_a_newer_pillow_reads_are_named_where_this_one_cannot(tmp_path, mo
     for reads in (True, False):
         monkeypatch.setattr(mnist_picture, "_pillow_reads", lambda kind: reads)
         kinds = [mnist_picture._unread_kind(str(path)) for path in (avif, pfm)]
-        assert kinds == ([None, None] if reads else ["AVIF", "PFM"])
+        assert kinds == ([None, None] if reads else ["an AVIF picture", "a PFM picture"])
     # as the app tells it (this AVIF is damaged: no Pillow identifies it)
     with pytest.raises(PictureError) as e:
         mnist_picture.open_picture(str(avif))
