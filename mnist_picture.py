@@ -335,6 +335,13 @@ def ink_levels(grey, smooth=None):
     try:
         stroke, cut = _stroke_level(smooth)
         solid = smooth > cut
+        if stroke_width(np.where(solid, ink, 0)) < 1.5:
+            # Strokes about a pixel wide (a fine pen, once the picture is reduced): the median filter erases
+            # those along a row or a column, the sides of a 0 or the bar of a 7, and the digit's box was cut
+            # there (the 0's top half read alone, the 7 read as a 1). The largest of the medians along rows,
+            # columns and diagonals keeps them. (Only for such strokes: it keeps the faint printed lines of
+            # ruled paper too, which the box of a digit in wider strokes would then take in.)
+            solid |= _line_median(grey) - paper > cut
     except PictureError:
         # The median filter erases lines one pixel wide (a pencil of 1 pixel, MS Paint's): look again at the
         # largest of the medians along rows, columns and diagonals, which keeps such a line, along it, and

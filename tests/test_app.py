@@ -830,6 +830,24 @@ def test_a_one_pixel_pen_is_read_like_a_wider_one(tmp_path):
             mnist_picture.mnist_input(save(to_image(sheet), tmp_path / ("dust%d.png" % length)))
 
 
+def test_a_fine_pen_on_a_large_canvas_is_read_whole(tmp_path):
+    # A 0 or a 7 400 pixels tall, drawn with a pen of 1 to 3 pixels on a screen-sized canvas: its strokes are
+    # about a pixel wide once reduced, and the median filter erased those along a row or a column (a 0's
+    # sides, a 7's bar), so the digit's box was cut there: the 0's top half was read alone, the 7 as a 1.
+    def drawn(shape, size, width):
+        x, y, s = size[0] // 5, size[1] // 6, 400
+        img = Image.new("L", size, 255)
+        if shape == "0":
+            ImageDraw.Draw(img).ellipse([x, y, x + s * 0.6, y + s], outline=0, width=width)
+        else:
+            ImageDraw.Draw(img).line([(x, y), (x + s * 0.6, y), (x + s * 0.25, y + s)], fill=0, width=width)
+        return mnist_picture.mnist_input(save(img, tmp_path / ("%s%d.png" % (shape, width))))
+    for shape, size, widths in (("0", (1920, 1080), (1, 2, 3)), ("0", (3840, 2160), (2,)), ("7", (3840, 2160), (2,))):
+        wide = drawn(shape, size, 16)
+        for width in widths:
+            assert aligned_difference(drawn(shape, size, width), wide) < 0.04, (shape, size, width)
+
+
 def test_thin_pen_strokes_are_thickened_to_mnists_width(mnist, tmp_path):
     # A 7 and a 0 drawn with a 2-pixel pen on a 300x300 canvas: the digit is ~200 pixels tall, so the pen is
     # about 0.2 of a field pixel wide once the digit is scaled to 20. Thin strokes are thickened to MNIST's
