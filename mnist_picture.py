@@ -977,12 +977,13 @@ def _reached(seeds, mask):
     return region
 
 
-def surroundings(grey):
+def surroundings(grey, most=0.6):
     """What lies around the sheet the digit is on: a dark frame, a dark margin of a scan, or a table around a
     photographed sheet; darker than the paper, along the whole of one side of the picture at least.
 
     Args:
       grey: float32 [H, W] grey levels (0 black).
+      most: the largest part of the picture it may cover.
     Returns:
       bool [H, W], or None where there is none (or it cannot be told from the digit: see below).
     """
@@ -1026,7 +1027,7 @@ def surroundings(grey):
     # Taken only if there is one (a dark line a pixel in from the edge is not seen from it), something dark that
     # is not part of it is left (the digit: a digit cut out close to its ink, a 7 whose bar runs along the top,
     # is all one piece) and it leaves most of the picture (a light digit on a dark board is the board).
-    if not region.any() or rest.sum() < MIN_INK_PIXELS or region.mean() > 0.6:
+    if not region.any() or rest.sum() < MIN_INK_PIXELS or region.mean() > most:
         return None
     rows, cols = np.flatnonzero((~region).any(axis=1)), np.flatnonzero((~region).any(axis=0))
     if region[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].mean() > 0.15:
@@ -1459,6 +1460,14 @@ def _read(grey, margin=True):
       PictureError: no ink.
     """
     around = surroundings(grey)
+    if around is None:
+        # Or lighter than a dark sheet: a white-on-black drawing canvas in a screenshot, with the page around it, a
+        # board and the wall. It may cover more of the picture (the dark sheet holds a tenth of it at least, or it is
+        # taken for the paper), and what it surrounds must be mostly darker than it: a dark sheet, not the light
+        # paper itself (a page whose printed lines and digit are a tenth of it looks so from its sides).
+        light = surroundings(1.0 - grey, 0.9)
+        if light is not None and np.median(grey[~light]) < np.median(grey[light]) - 2 * MIN_CONTRAST:
+            around = light
     if around is not None:  # a frame, a scan's margin, a table: not ink, but paper like the sheet's
         grown = _neighbours(around) > 0
         grown |= _neighbours(grown) > 0  # (and the soft edge between it and the sheet)

@@ -257,6 +257,20 @@ def test_digit_in_a_frame_on_a_scan_margin_or_on_a_table(tmp_path, digits):
                                                           ("margin", margin), ("table", table)])
 
 
+def test_light_digit_on_a_dark_canvas_with_light_surroundings(tmp_path, digits):
+    # A screenshot of a drawing canvas, white on black, with the light page or window around it; a board photographed
+    # with the wall around it: the light surroundings were taken for the paper and the dark canvas for the ink.
+    images, _ = digits
+    for i, image in enumerate(images[:4]):
+        board = digit_grey(image, (200, 200), (30, 30, 140), paper=0.05, ink=0.95)
+        page = np.full((260, 340), 1.0, np.float32)  # the canvas 77% of the height: the page 55% of the picture
+        page[30:230, 70:270] = board
+        wall = np.full((400, 520), 0.8, np.float32)  # 50%: the wall 81%
+        wall[100:300, 160:360] = board
+        one_side = np.concatenate([np.full((200, 60), 0.9, np.float32), board], axis=1)
+        assert_read_as_on_plain_paper(tmp_path, board, i, [("page", page), ("wall", wall), ("one side", one_side)])
+
+
 def hard_shadow(shape, point, angle, dim, ramp=1.5):
     """Light [H, W] under a straight shadow edge through point (row, column), the light side towards angle
     (radians, from the columns' direction), the dark side at dim of the light, the edge a ramp `ramp` wide."""
