@@ -299,6 +299,8 @@ def application(model_dir=mnist_backward.MODEL_SAVE_PATH, preprocess="mnist"):
         answer = _ask("input the number of test pictures:")
         if answer is None:
             return 0
+        if answer.startswith(("\udcff\udcfe", "\udcfe\udcff")):  # (its byte-order mark, not UTF-8: surrogates)
+            raise UserError("standard input is UTF-16 text (as PowerShell's > writes it): save the answers as UTF-8")
         answer = answer.lstrip("\ufeff")  # the byte-order mark a file of answers saved by Windows' Notepad starts with
         try:
             testNum = int(answer.strip())

@@ -1000,6 +1000,19 @@ def test_prompt_answers_from_a_file_that_starts_with_a_byte_order_mark(trained_m
                         proc.stdout), proc.stdout
 
 
+def test_prompt_answers_from_a_utf16_file_are_refused_in_one_line(trained_model, pictures):
+    # PowerShell's > (and Notepad's "Unicode") writes UTF-16: every line was "Please enter a positive whole number
+    # (got '\xff\xfe1\x00')", until the end of input, and the status 0.
+    folder, paths, labels = pictures
+    for encoding in ("utf-16-le", "utf-16-be"):  # (with the byte-order mark each begins with)
+        answers = ("\ufeff1\r\n%s\r\n" % paths[0]).encode(encoding)
+        proc = subprocess.run([sys.executable, os.path.join(ROOT, "mnist_app.py"), "--model-dir", trained_model],
+                              cwd=ROOT, env=_env(), input=answers, capture_output=True, timeout=300)
+        assert proc.returncode == 1 and b"Please enter" not in proc.stdout, (encoding, proc.stdout)
+        assert proc.stderr.decode() == ("error: standard input is UTF-16 text (as PowerShell's > writes it): save the "
+                                        "answers as UTF-8\n")
+
+
 def test_prompt_takes_quoted_paths_and_names_with_quotes_or_spaces(trained_model, pictures, tmp_path, monkeypatch,
                                                                    capsys):
     folder, paths, labels = pictures
