@@ -382,7 +382,7 @@ def test_opaque_picture_with_an_alpha_channel_read_along_its_colours(tmp_path, d
     keyed = rgb.quantize(colors=16)
     keyed.info["transparency"] = 255  # a colour the picture does not use
     assert 255 not in np.asarray(keyed)
-    for name, img in (("rgba.png", rgb.convert("RGBA")), ("rgba.tif", rgb.convert("RGBA")), ("keyed.png", keyed)):
+    for name, img in (("rgba.png", rgb.convert("RGBA")), ("rgba.tif", rgb.convert("RGBA")), ("keyed.gif", keyed)):
         path = save(img, tmp_path / name)
         assert aligned_difference(mnist_picture.mnist_input(path), reference) < 0.06, name
     # with any of it transparent, the picture is laid on paper, not read along its colours (as before)
