@@ -977,13 +977,14 @@ def _reached(seeds, mask):
     return region
 
 
-def surroundings(grey, most=0.6):
+def surroundings(grey, most=0.6, smooth=None):
     """What lies around the sheet the digit is on: a dark frame, a dark margin of a scan, or a table around a
     photographed sheet; darker than the paper, along the whole of one side of the picture at least.
 
     Args:
       grey: float32 [H, W] grey levels (0 black).
       most: the largest part of the picture it may cover.
+      smooth: _median3(grey), if the caller has it.
     Returns:
       bool [H, W], or None where there is none (or it cannot be told from the digit: see below).
     """
@@ -1007,7 +1008,7 @@ def surroundings(grey, most=0.6):
     if not levels:
         return None
     lined = list(levels)
-    g = _median3(grey)
+    g = _median3(grey) if smooth is None else smooth
     dark = g < (paper + max(levels.values())) / 2  # below halfway from the paper to the lightest lined side
     seeds = np.zeros((h, w), bool)
     for side in lined:
@@ -1459,20 +1460,23 @@ def _read(grey, margin=True):
     Raises:
       PictureError: no ink.
     """
-    around = surroundings(grey)
+    # (median-filtered once for what lies around, the shadow's search and the ink's, which all take decisions
+    # on it; again only where the picture changes. The 3x3 median of 1 - grey is 1 - that of grey, exactly.)
+    smooth = _median3(grey)
+    around = surroundings(grey, smooth=smooth)
     if around is None:
         # Or lighter than a dark sheet: a white-on-black drawing canvas in a screenshot, with the page around it, a
         # board and the wall. It may cover more of the picture (the dark sheet holds a tenth of it at least, or it is
         # taken for the paper), and what it surrounds must be mostly darker than it: a dark sheet, not the light
         # paper itself (a page whose printed lines and digit are a tenth of it looks so from its sides).
-        light = surroundings(1.0 - grey, 0.9)
+        light = surroundings(1.0 - grey, 0.9, 1.0 - smooth)
         if light is not None and np.median(grey[~light]) < np.median(grey[light]) - 2 * MIN_CONTRAST:
             around = light
     if around is not None:  # a frame, a scan's margin, a table: not ink, but paper like the sheet's
         grown = _neighbours(around) > 0
         grown |= _neighbours(grown) > 0  # (and the soft edge between it and the sheet)
         grey = _paper_over(grey, grown | around)
-    smooth = _median3(grey)  # (made once for the shadow's search and the ink's, which both take decisions on it)
+        smooth = _median3(grey)
     for _ in range(2):  # a hard-edged shadow across the sheet: its dark side lifted to the light side's level
         lifted = _hard_shadow(grey, smooth)
         if lifted is None:
