@@ -731,9 +731,16 @@ runpy.run_path(script, run_name="__main__")
                                             for m in ("numpy", "tensorflow")] + [("input_data.py", "numpy")])
 def test_ctrl_c_while_loading_is_one_line_and_130(script, module, tmp_path):
     args = []
-    if script in ("mnist_test.py", "mnist_app.py"):  # they load TensorFlow only for a checkpoint to restore
+    if script == "mnist_backward.py":  # it loads TensorFlow once the data is read: data and model of the test's own
+        (tmp_path / "data").mkdir()
+        make_mnist(tmp_path / "data", n_train=input_data.VALIDATION_SIZE + 1)
+        args = ["--model-dir", str(tmp_path / "model"), "--data-dir", str(tmp_path / "data"), "--batch-size", "1"]
+    elif script in ("mnist_test.py", "mnist_app.py"):  # they load TensorFlow only for a checkpoint to restore
         (tmp_path / "mnist_model-1.index").write_bytes(b"")
-        args = ["--model-dir", str(tmp_path)]
+        (tmp_path / "data").mkdir()
+        make_mnist(tmp_path / "data")
+        args = ["--model-dir", str(tmp_path)] + (["--data-dir", str(tmp_path / "data")] if script == "mnist_test.py"
+                                                 else [])
     proc = subprocess.run([sys.executable, "-c", _INTERRUPT_AT_IMPORT, module, os.path.join(ROOT, script)] + args,
                           cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
     assert_no_traceback(proc)
