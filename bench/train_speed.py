@@ -97,9 +97,10 @@ def course_loop(mnist, steps, model_dir, final_save=False, initial=None):
     (its last checkpoint is step 49001 of 50000), so that its state after `steps` steps can be scored too;
     initial ({variable name: value}) replaces the random initial values.
     """
-    from mnist_common import tf, session_config
+    from mnist_common import tf, session_config, load_tf
     import mnist_backward as mb
     import mnist_forward
+    load_tf()  # (TensorFlow loads at its first use: its import is not the loop's time)
     start = time.time()
     with tf.Graph().as_default():
         x = tf.placeholder(tf.float32, [None, mnist_forward.INPUT_NODE])

@@ -388,3 +388,21 @@ def test_app_bench_sigterm_removes_its_pictures(trained_model, mnist_dir, tmp_pa
         proc.kill()
     assert (proc.returncode, err) == (143, "")
     assert os.listdir(temporary) == []
+
+
+def test_course_loop_leaves_the_tensorflow_import_out_of_its_time(tmp_path, monkeypatch):
+    # Its time leaves `import tensorflow` out (full_run.py --course prints so). The benchmarks load TensorFlow
+    # at its first use, which for full_run.py --course without --seed was inside that time: 3 s of import.
+    import types
+    import mnist_common
+    import train_speed
+    events = []
+    load_tf = mnist_common.load_tf
+    monkeypatch.setattr(mnist_common, "tf", mnist_common._TensorFlow("tensorflow.compat.v1"))  # nothing looked up
+    monkeypatch.setattr(mnist_common, "load_tf", lambda: events.append("load") or load_tf())
+    monkeypatch.setattr(train_speed, "time", types.SimpleNamespace(time=lambda: events.append("clock") or 0.0))
+    labels = np.eye(10, dtype=np.float32)
+    train = types.SimpleNamespace(num_examples=1000, next_batch=lambda n: (np.zeros((n, 784), np.float32),
+                                                                           labels[np.arange(n) % 10]))
+    train_speed.course_loop(types.SimpleNamespace(train=train), 1, str(tmp_path))
+    assert events[0] == "load" and "clock" in events, events
