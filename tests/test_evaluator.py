@@ -350,7 +350,7 @@ def test_ctrl_c_ends_polling_with_130(tmp_path, mnist_dir):
     assert out == ""
 
 
-def test_what_tensorflow_says_as_it_dies_while_loading_reaches_the_user(tmp_path):
+def test_what_tensorflow_says_as_it_dies_while_loading_reaches_the_user(tmp_path, mnist_dir):
     # A stand-in for TensorFlow on a CPU without the instructions it was built for: its notices, then a fatal
     # line and abort(). The notices are dropped; the fatal line was dropped with them (status 134, no word).
     package = tmp_path / "fake" / "tensorflow"
@@ -367,7 +367,9 @@ def test_what_tensorflow_says_as_it_dies_while_loading_reaches_the_user(tmp_path
         "os.write(2, %r)\n"
         "os.abort()\n" % (fatal + "\n").encode())
     (tmp_path / "mnist_model-1.index").write_bytes(b"")  # a checkpoint to restore: TensorFlow is loaded for it
-    proc = run_script("mnist_test.py", "--once", "--model-dir", tmp_path, env={"PYTHONPATH": str(package.parent)})
+    # (TensorFlow loads after the test images are read: they are given, not looked for in $MNIST_DATA_DIR or ./data)
+    proc = run_script("mnist_test.py", "--once", "--model-dir", tmp_path, "--data-dir", mnist_dir,
+                      env={"PYTHONPATH": str(package.parent)})
     assert (proc.returncode, proc.stdout, proc.stderr) == (-6, "", fatal + "\n")  # SIGABRT
 
 
