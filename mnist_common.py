@@ -305,8 +305,9 @@ def list_checkpoints(model_dir, own_name=None):
         if regular:  # (TensorFlow would wait on a named pipe until something writes to it, Ctrl+C or not)
             with open(state_file, "rb"):  # raises PermissionError & co., before TensorFlow is loaded to parse it
                 pass
+            read_state = tf.train.get_checkpoint_state  # (TensorFlow failing to load is not the file's fault)
             try:
-                state = tf.train.get_checkpoint_state(model_dir)
+                state = read_state(model_dir)
             except Exception:  # OpError, UnicodeDecodeError (binary garbage), ...: warned of below
                 pass
         if state is not None:

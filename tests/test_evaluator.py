@@ -373,6 +373,24 @@ def test_what_tensorflow_says_as_it_dies_while_loading_reaches_the_user(tmp_path
     assert (proc.returncode, proc.stdout, proc.stderr) == (-6, "", fatal + "\n")  # SIGABRT
 
 
+def test_a_tensorflow_that_fails_to_load_is_not_blamed_on_the_state_file(tmp_path, mnist_dir):
+    # TensorFlow loads when the state file is first parsed: its ImportError was taken for the file's, which was
+    # said to be unparsable ("using the checkpoints found beside it") before the same error came again.
+    package = tmp_path / "fake" / "tensorflow"
+    (package / "compat").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "compat" / "__init__.py").write_text("")
+    (package / "compat" / "v1.py").write_text("raise ImportError('this TensorFlow is broken')\n")
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "checkpoint").write_text('model_checkpoint_path: "mnist_model-1"\n')
+    (model_dir / "mnist_model-1.index").write_bytes(b"")
+    proc = run_script("mnist_test.py", "--once", "--model-dir", model_dir, "--data-dir", mnist_dir,
+                      env={"PYTHONPATH": str(package.parent)})
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert "cannot be parsed" not in proc.stderr and "this TensorFlow is broken" in proc.stderr, proc.stderr
+
+
 @pytest.mark.parametrize("level", [None, "3", "2", "", "abc"])
 def test_tensorflow_import_is_quiet_unless_asked(trained_model, mnist_dir, level):
     # Unset, TF_CPP_MIN_LOG_LEVEL becomes 3; set by the user (or inherited from a parent script) it is kept,
