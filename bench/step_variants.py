@@ -140,7 +140,8 @@ def main(argv=None):
     p.add_argument("--data-dir", default=None, help=input_data.DATA_DIR_HELP)
     args = p.parse_args(argv)
     # "a, b", a name given twice or a trailing comma: each variant once, in the order first given
-    variants = list(dict.fromkeys(v.strip() for v in (args.variants or ",".join(VARIANTS)).split(",") if v.strip()))
+    given = ",".join(VARIANTS) if args.variants is None else args.variants  # ("": a list of none, not all)
+    variants = list(dict.fromkeys(v.strip() for v in given.split(",") if v.strip()))
     unknown = sorted(set(variants) - set(VARIANTS))
     if unknown or not variants or args.rounds < 1 or args.block < 1:
         p.error("unknown variant(s) %s; known: %s" % (", ".join(unknown), ", ".join(VARIANTS)) if unknown

@@ -406,3 +406,14 @@ def test_course_loop_leaves_the_tensorflow_import_out_of_its_time(tmp_path, monk
                                                                            labels[np.arange(n) % 10]))
     train_speed.course_loop(types.SimpleNamespace(train=train), 1, str(tmp_path))
     assert events[0] == "load" and "clock" in events, events
+
+
+@pytest.mark.parametrize("variants", ["", ",", " , "])
+def test_step_variants_refuses_a_list_of_no_variant(variants, tmp_path, capsys):
+    # "" (an empty shell variable, say) ran all eight variants, the benchmark's longest run, as if none were given
+    import step_variants
+    (tmp_path / "file").write_text("")  # a data directory that fails at once, should the list be taken
+    with pytest.raises(SystemExit) as e:
+        step_variants.main(["--variants", variants, "--data-dir", str(tmp_path / "file")])
+    assert e.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(" error: --variants names no variant")
