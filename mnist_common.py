@@ -11,6 +11,7 @@
 import contextlib
 import os
 import re
+import signal
 import stat
 import sys
 import threading
@@ -221,6 +222,14 @@ def run_main(main, exit_now=False):
             pass
         os._exit(int(status or 0))
     sys.exit(status or 0)
+
+
+def exit_on_sigterm():
+    """For a benchmark's own process, from its main thread: SIGTERM (kill, timeout) ends it with 143, as it
+    would, but as SystemExit, through its clean-up (the with blocks that remove its temporary directories).
+    A SIGTERM ignored or handled already is left so."""
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 def check_model_dir(model_dir):

@@ -19,7 +19,6 @@
 """
 import argparse
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -466,9 +465,8 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    from mnist_common import run_main  # bad input (missing MNIST, an unreadable model, ...) and Ctrl+C: one line
-    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
-        # SIGTERM (kill, timeout) ends it with 143 as it would, but through the clean-up of its temporary folders
-        # of pictures (a process it runs meanwhile is killed by subprocess.run, as on Ctrl+C)
-        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    from mnist_common import run_main, exit_on_sigterm  # bad input (missing MNIST, ...) and Ctrl+C: one line
+    # SIGTERM: 143 through the clean-up of its temporary folders of pictures (a process it runs meanwhile is
+    # killed by subprocess.run, as on Ctrl+C)
+    exit_on_sigterm()
     run_main(main)

@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -42,26 +41,20 @@ def package_initial_values(train, seed):
 def run_trainer(command):
     """Runs the trainer in this working directory (the paths given are relative to it) and returns its status.
 
-    SIGTERM meanwhile (terminate()) is passed on to the trainer, which saves and ends, and is raised again
-    here once it has: the temporary model directory is neither removed under a trainer still writing to it nor
-    left behind. Ctrl+C, which the terminal sends the trainer too, ends it as subprocess.call does.
+    SIGTERM meanwhile (a SystemExit: exit_on_sigterm) is passed on to the trainer, which saves and ends, and is
+    raised again here once it has: the temporary model directory is neither removed under a trainer still
+    writing to it nor left behind. Ctrl+C, which the terminal sends the trainer too, ends it as subprocess.call does.
     """
     with subprocess.Popen(command) as trainer:
         try:
             return trainer.wait()
-        except SystemExit:  # terminate()
+        except SystemExit:  # SIGTERM
             trainer.send_signal(signal.SIGTERM)  # (once more if `timeout` signalled it too: a flag it sets)
             trainer.wait()
             raise
         except BaseException:  # Ctrl+C: wait() gave it a quarter of a second to end on its own
             trainer.kill()
             raise
-
-
-def terminate(signum, frame):
-    """SIGTERM (kill, timeout) ends this script with 143, as it would, but through its clean-up (the with blocks
-    that remove its temporary directory)."""
-    raise SystemExit(128 + signum)
 
 
 def main(argv=None):
@@ -86,19 +79,6 @@ def main(argv=None):
     if args.seed is not None and not 0 <= args.seed < 2 ** 63:  # as mnist_backward.py takes it
         p.error("--seed must be a whole number from 0 to 2**63 - 1, got %d" % args.seed)
 
-    previous = None
-    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
-        previous = signal.signal(signal.SIGTERM, terminate)
-    try:
-        return train_and_score(args)
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-
-
-def train_and_score(args):
-    """main() once the arguments are checked: trains as they say, then scores the checkpoints; returns a status."""
-    import input_data
     data_dir = input_data.resolve_data_dir(args.data_dir)
     if args.model_dir is not None:  # (mnist_backward.py checks it too, but the course's loop would train first)
         from mnist_common import check_model_dir
@@ -162,5 +142,6 @@ def train_and_score(args):
 
 
 if __name__ == "__main__":
-    from mnist_common import run_main  # bad input (missing MNIST, ...): one line, no traceback
+    from mnist_common import run_main, exit_on_sigterm  # bad input (missing MNIST, ...): one line, no traceback
+    exit_on_sigterm()  # SIGTERM: 143 through the clean-up of its temporary model directory, its trainer ended first
     run_main(main)

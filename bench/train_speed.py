@@ -321,9 +321,8 @@ def main(argv=None):
 if __name__ == "__main__":
     if {"--keras-worker", "--torch-worker"} & set(sys.argv):  # a contender's process: no TensorFlow of ours
         sys.exit(main())
-    from mnist_common import run_main  # bad input (missing MNIST, ...) and Ctrl+C: one line, no traceback
-    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
-        # SIGTERM (kill, timeout) ends it with 143 as it would, but through the clean-up of its temporary model
-        # directories (a process it runs meanwhile is killed by subprocess.run, as on Ctrl+C)
-        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    from mnist_common import run_main, exit_on_sigterm  # bad input (missing MNIST, ...) and Ctrl+C: one line
+    # SIGTERM: 143 through the clean-up of its temporary model directories (a process it runs meanwhile is
+    # killed by subprocess.run, as on Ctrl+C)
+    exit_on_sigterm()
     run_main(main)
