@@ -244,14 +244,16 @@ def main(argv=None):
 
     from mnist_common import tf
     mnist = input_data.read_data_sets(data_dir, one_hot=True, seed=0)
-    print("Training speed, %d steps each, batch %d, %d CPU cores, TensorFlow %s, best of %d round(s)" %
-          (args.steps, B, os.cpu_count(), tf.__version__, args.rounds), flush=True)
     contenders = [("course loop (feed_dict, fetch every step)", course_loop, {}),
                   ("package (mnist_backward.backward)", package, {})]
     if args.variants:
         contenders.append(("package, course feeding", package, {"RESIDENT_DATA": False}))
     best = {}
     with tempfile.TemporaryDirectory() as tmp:
+        # (the first line once the directory is there: a SIGTERM or Ctrl+C on seeing it ends the run through
+        # the directory's clean-up, not inside tempfile's making of it, which would leave it behind)
+        print("Training speed, %d steps each, batch %d, %d CPU cores, TensorFlow %s, best of %d round(s)" %
+              (args.steps, B, os.cpu_count(), tf.__version__, args.rounds), flush=True)
         for r in range(args.rounds):
             for i, (label, run, switches) in enumerate(contenders):
                 steps, seconds = run(mnist, args.steps, os.path.join(tmp, "%d-%d" % (r, i)), **switches)
