@@ -5,7 +5,8 @@ Imported by the training, evaluation and app scripts; also run directly to fetch
     python input_data.py [--data-dir DIR]
 
 The four IDX files are looked for in the data directory, chosen (here and in every script of the package) as
-the ``--data-dir`` flag, else the ``MNIST_DATA_DIR`` environment variable, else ``./data/``. Missing files are
+the ``--data-dir`` flag, else the ``MNIST_DATA_DIR`` environment variable, else ``./data/``; gzipped under their
+own names, or uncompressed under those or the names gunzip and other copies leave (``other_names``). Missing files are
 downloaded from the CVDF mirror the tutorial used and checked against the published MD5 sums. Files found on
 disk are checked structurally (gzip, IDX magic, dimensions, sizes), so a damaged file is named, not guessed at.
 """
@@ -68,15 +69,23 @@ class DataError(Exception):
     """A data file is missing, unreachable or malformed; the message names it and says what is wrong."""
 
 
+def expand_user(path):
+    """path with a leading ~ or ~user taken for that home folder, as the shell takes it where it is not quoted.
+    Given in quotes or after an = (--model-dir=~/model, MNIST_DATA_DIR="~/mnist"), it reaches us as it is,
+    and would name a folder "~" in the working directory."""
+    return os.path.expanduser(path) if path.startswith("~") else path
+
+
 def resolve_data_dir(flag_value=None):
-    """The data directory: the flag, else $MNIST_DATA_DIR (unless empty), else ./data/.
+    """The data directory: the flag, else $MNIST_DATA_DIR (unless empty), else ./data/; a leading ~ is the home
+    folder (expand_user).
 
     Raises:
       DataError: the flag was given as an empty path.
     """
     if flag_value == "":
         raise DataError("the data directory must not be an empty path")
-    return flag_value or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR
+    return expand_user(flag_value or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -105,7 +114,7 @@ def _read_idx(path, magic, ndim):
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):  # a pipe would block the open below until written to
             raise DataError("%s: not a regular file" % path)
-        with gzip.open(path, "rb") as f:
+        with open(path, "rb") as file, _idx_reader(file) as f:
             header = f.read(header_len)
             if len(header) < header_len:
                 raise DataError("%s: truncated IDX header (%d bytes)" % (path, len(header)))
@@ -143,6 +152,15 @@ def _read_idx(path, magic, ndim):
     except (EOFError, zlib.error) as e:
         raise DataError("%s: not a readable gzip file (%s)" % (path, e or type(e).__name__)) from None
     return data.reshape(dims)
+
+
+def _idx_reader(file):
+    """A reader of the IDX bytes in file (opened "rb"): the file itself when it holds them uncompressed (an IDX
+    file starts with two zero bytes; a gzip file with 1f 8b), as gunzip or a browser leaves a download, under
+    its .gz name or not; else its gzip decompression, which says so if the file is not gzip either."""
+    if file.peek(2)[:2] == b"\0\0":
+        return contextlib.nullcontext(file)
+    return gzip.GzipFile(fileobj=file, mode="rb")
 
 
 def extract_images(path):
@@ -211,6 +229,11 @@ class _TooSlow(OSError):
     """A download that brought fewer than SLOW_SPEED bytes a second over SLOW_SECONDS."""
 
 
+class _NotWritten(Exception):
+    """Writing a download's temporary file failed (a full disk, say); args[0] is the OSError. Not an OSError
+    itself, so that it is not taken for a failure of the transfer."""
+
+
 class _Terminated(BaseException):
     """SIGTERM, raised where it would have ended the process at once (see _cleaning_up_on_sigterm)."""
 
@@ -276,7 +299,7 @@ def download(filename, directory, source_url=DEFAULT_SOURCE_URL, md5=None):
             pass
         digest = hashlib.md5()
         done = total = 0
-        with os.fdopen(fd, "wb") as out:
+        with os.fdopen(fd, "wb", buffering=0) as out:  # (unbuffered: a write that fails, fails in _write)
             try:
                 with urllib.request.urlopen(url, timeout=READ_TIMEOUT) as response:
                     total = response.length or 0  # Content-Length, None when chunked (which overrides it)
@@ -291,12 +314,18 @@ def download(filename, directory, source_url=DEFAULT_SOURCE_URL, md5=None):
                                 raise _TooSlow("the transfer was slower than %d bytes/s for %g s, after %d%s bytes"
                                                % (SLOW_SPEED, SLOW_SECONDS, done, " of %d" % total if total else ""))
                             window_start, window_done = now, done + len(chunk)
-                        out.write(chunk)
+                        _write(out, chunk)
                         digest.update(chunk)
                         done += len(chunk)
                         _progress(filename, done, total)
                     if done < total:  # http.client ends the body quietly when the connection closes early
                         raise http.client.IncompleteRead(b"", total - done)
+            except _NotWritten as e:  # a full disk, a quota: not a failure of the transfer
+                if done:
+                    _progress(filename, done, total, "\n")
+                reason = e.args[0].strerror or e.args[0]
+                raise DataError("%s is missing from %s, where it cannot be downloaded to (%s); put the file there "
+                                "or download it from %s" % (filename, directory, reason, url)) from None
             except (OSError, ValueError, http.client.HTTPException) as e:  # URLError, HTTPError, timeouts: OSErrors
                 if done:
                     _progress(filename, done, total, "\n")
@@ -313,6 +342,16 @@ def download(filename, directory, source_url=DEFAULT_SOURCE_URL, md5=None):
         if os.path.exists(tmp):
             os.remove(tmp)
         _remove_empty(created)  # a failed first download leaves no empty data directory behind
+
+
+def _write(out, data):
+    """Writes all of data (bytes) to the unbuffered file out; raises _NotWritten if that fails."""
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[out.write(view):]
+    except OSError as e:
+        raise _NotWritten(e) from None
 
 
 def _hold(fd):
@@ -363,9 +402,30 @@ def _remove_empty(directories):
             break
 
 
-def maybe_download(filename, directory, source_url=DEFAULT_SOURCE_URL):
-    """Returns the path of filename in directory, downloading it first if it is not there."""
+def other_names(filename):
+    """The names other than filename (train-images-idx3-ubyte.gz) under which a data file is taken, in order:
+    uncompressed (train-images-idx3-ubyte, as gunzip leaves it, or a browser that unpacked the download), and
+    so with a dot before "idx" (train-images.idx3-ubyte, as other copies of MNIST are named)."""
+    plain = filename[:-len(".gz")] if filename.endswith(".gz") else filename
+    dotted = plain.replace("-idx", ".idx", 1)
+    return [name for name in dict.fromkeys([plain, dotted]) if name != filename]
+
+
+def data_file(directory, filename):
+    """The path of data file filename in directory: its own, else the first of other_names(filename) that is a
+    file there (not a folder of that name, as some unpackers make), if it is missing and one is; else its own."""
     path = os.path.join(directory, filename)
+    if not os.path.lexists(path):
+        for name in other_names(filename):
+            if os.path.isfile(os.path.join(directory, name)):
+                return os.path.join(directory, name)
+    return path
+
+
+def maybe_download(filename, directory, source_url=DEFAULT_SOURCE_URL):
+    """Returns the path of filename in directory (or of an uncompressed copy: data_file), downloading it first
+    if it is not there."""
+    path = data_file(directory, filename)
     try:
         os.stat(path)
         return path
@@ -408,6 +468,7 @@ class DataSet:
     epochs_completed = property(lambda self: self._epochs_completed)
 
     def _new_order(self, shuffle):
+        """The order of a new epoch: a fresh permutation of the examples, or 0..N-1 when not shuffle."""
         n = self._num_examples
         return self._rng.permutation(n) if shuffle else np.arange(n)
 
@@ -436,6 +497,8 @@ class DataSet:
 
 
 class Datasets:
+    """The three splits: .train, .validation and .test, each a DataSet (or None, from read_test_set)."""
+
     def __init__(self, train, validation, test):
         self.train, self.validation, self.test = train, validation, test
 
@@ -495,7 +558,7 @@ def read_data_sets(train_dir=None, one_hot=False, validation_size=VALIDATION_SIZ
         raise DataError("validation_size %d is negative" % validation_size)
     if validation_size > len(train_images):
         raise DataError("%s holds %d images, fewer than the %d held out for validation (validation_size)"
-                        % (os.path.join(train_dir, TRAIN_IMAGES), len(train_images), validation_size))
+                        % (paths[0], len(train_images), validation_size))
     seeds = np.random.SeedSequence(seed).spawn(3) if seed is not None else [None] * 3
     return Datasets(
         train=DataSet(train_images[validation_size:], train_labels[validation_size:], seed=seeds[0]),
@@ -647,6 +710,16 @@ def flush_stdout(status):
     return status if failure is None else stdout_failed(failure, status)
 
 
+def os_error_line(error):
+    """The line an OSError ends a command with: "error: FILE: reason" ("error: FILE -> FILE2: reason" for a
+    rename's), or "error: <error>" when it names no file."""
+    if not error.filename:
+        return "error: %s" % error
+    reason = error.strerror or (str(error.args[0]) if error.args else type(error).__name__)
+    files = "%s -> %s" % (error.filename, error.filename2) if error.filename2 else error.filename
+    return "error: %s: %s" % (files, reason)
+
+
 def stdout_failed(error, status=1):
     """After OSError error writing to stdout: says so, in one line, unless the reader has gone (`| head`), and
     points stdout at /dev/null, so that it is not said again as Python exits. Returns status, at least 1."""
@@ -667,12 +740,15 @@ def drop_stdout():
 
 
 def main(argv=None):
+    """Downloads and checks the data as the command line argv says. argv None, from code of one's own (as the course's
+    main() was called), is no flag: the process's own arguments are its program's (a notebook kernel's
+    -f FILE), not this one's."""
     prepare_std_streams()
     parser = argparse.ArgumentParser(description="Download (if needed) and verify the MNIST files.")
     parser.add_argument("--data-dir", default=None,
-                        help="where the four .gz files live (default: $%s, else %s)"
+                        help="where the four MNIST files live, gzipped or not (default: $%s, else %s)"
                         % (DATA_DIR_ENV, DEFAULT_DATA_DIR))
-    args = parser.parse_args(argv)
+    args = parser.parse_args([] if argv is None else argv)
     try:
         data_dir = resolve_data_dir(args.data_dir)
         ds = read_data_sets(data_dir, one_hot=False)
@@ -680,7 +756,7 @@ def main(argv=None):
         print("error: %s" % e, file=sys.stderr)
         return 1
     except OSError as e:  # e.g. a data file that cannot be read
-        print("error: %s: %s" % (e.filename, e.strerror) if e.filename else "error: %s" % e, file=sys.stderr)
+        print(os_error_line(e), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("\nInterrupted.", file=sys.stderr)
@@ -696,7 +772,7 @@ def main(argv=None):
 
 if __name__ == "__main__":
     try:
-        exit_status = main()
+        exit_status = main(sys.argv[1:])
     except SystemExit as e:  # --help and usage errors, whose output is flushed below too
         exit_status = e.code
     sys.exit(flush_stdout(exit_status))

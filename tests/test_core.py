@@ -92,6 +92,50 @@ def test_read_test_set_reads_the_test_split_alone(tmp_path):
         input_data.read_test_set(str(tmp_path), source_url="http://127.0.0.1:9/")
 
 
+@pytest.mark.parametrize("layout", ["gunzipped", "dotted", "unpacked under the .gz name"])
+def test_uncompressed_data_files_are_read(tmp_path, layout):
+    # gunzip leaves train-images-idx3-ubyte, other copies of MNIST are named train-images.idx3-ubyte, and a browser
+    # may unpack a download but keep its .gz name: each was "missing" (and, offline, not downloaded) or "not a
+    # readable gzip file"
+    tr_x, tr_y, te_x, te_y = make_mnist(tmp_path)
+    for name in input_data.MD5:
+        with gzip.open(tmp_path / name) as f:
+            data = f.read()
+        if layout != "unpacked under the .gz name":
+            os.remove(tmp_path / name)
+            name = name[:-3] if layout == "gunzipped" else name[:-3].replace("-idx", ".idx")
+        (tmp_path / name).write_bytes(data)
+    ds = input_data.read_data_sets(str(tmp_path), validation_size=10, source_url="http://127.0.0.1:9/")
+    np.testing.assert_array_equal(ds.train.images, tr_x[10:].reshape(20, 784).astype(np.float32) * np.float32(1 / 255))
+    assert (ds.train.labels == tr_y[10:]).all() and (ds.test.labels == te_y).all()
+    assert (input_data.read_test_set(str(tmp_path), source_url="http://127.0.0.1:9/").test.labels == te_y).all()
+    path = input_data.data_file(str(tmp_path), input_data.TRAIN_IMAGES)
+    assert os.path.exists(path)
+    with pytest.raises(input_data.DataError, match="^%s holds 30 images, fewer than" % re.escape(path)):
+        input_data.read_data_sets(str(tmp_path), source_url="http://127.0.0.1:9/")  # the file there is named
+
+
+def test_a_gz_data_file_is_taken_before_an_uncompressed_one(tmp_path):
+    tr_x, _, _, _ = make_mnist(tmp_path)
+    (tmp_path / input_data.TRAIN_IMAGES[:-3]).write_bytes(idx_bytes(2051, np.zeros((30, 28, 28))))
+    ds = input_data.read_data_sets(str(tmp_path), validation_size=10)
+    expected = tr_x[:10].reshape(10, 784).astype(np.float32) * np.float32(1 / 255)
+    np.testing.assert_array_equal(ds.validation.images, expected)
+
+
+def test_a_folder_named_as_an_uncompressed_data_file_is_passed_over(tmp_path):
+    # Kaggle's copy of MNIST holds train-images.idx3-ubyte beside a folder train-images-idx3-ubyte (with the file
+    # in it): the folder was taken for the file ("not a regular file")
+    tr_x, _, _, _ = make_mnist(tmp_path)
+    with gzip.open(tmp_path / input_data.TRAIN_IMAGES) as f:
+        (tmp_path / "train-images.idx3-ubyte").write_bytes(f.read())
+    os.remove(tmp_path / input_data.TRAIN_IMAGES)
+    (tmp_path / "train-images-idx3-ubyte").mkdir()
+    ds = input_data.read_data_sets(str(tmp_path), validation_size=10, source_url="http://127.0.0.1:9/")
+    expected = tr_x[:10].reshape(10, 784).astype(np.float32) * np.float32(1 / 255)
+    np.testing.assert_array_equal(ds.validation.images, expected)
+
+
 def test_next_batch_straddles_epochs_and_drops_nothing():
     images = np.arange(7 * 784, dtype=np.float32).reshape(7, 784)
     labels = np.arange(7, dtype=np.uint8)
@@ -316,6 +360,29 @@ def test_download_checks_md5_and_is_atomic(tmp_path, http_dir):
     with pytest.raises(input_data.DataError, match="x.gz: downloaded .* with MD5 %s, expected 0+" % good):
         input_data.download("x.gz", str(dest), url, md5="0" * 32)
     assert os.listdir(dest) == []  # neither the file nor a partial one
+
+
+@pytest.mark.parametrize("size", [200000, 5000])  # (5000: the whole file is written only as it is closed)
+def test_a_download_that_cannot_be_written_is_named_as_such(tmp_path, http_dir, size):
+    # A full disk (here a file-size limit, EFBIG) while the file is written was "could not be downloaded
+    # ([Errno 28] ...)", as if the transfer had failed; when the file's closing wrote it, an OSError escaped
+    served, url = http_dir
+    (served / "x.gz").write_bytes(os.urandom(size))
+    dest = tmp_path / "dest"
+
+    def limited():
+        import resource
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # (a write past the limit then fails with EFBIG)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+    code = ("import sys, input_data\ntry: input_data.download('x.gz', sys.argv[1], sys.argv[2])\n"
+            "except input_data.DataError as e: print(e)")
+    proc = subprocess.run([sys.executable, "-c", code, str(dest), url], cwd=ROOT, env=_env(), capture_output=True,
+                          text=True, timeout=60, preexec_fn=limited)
+    assert proc.stdout == ("x.gz is missing from %s, where it cannot be downloaded to (File too large); put the "
+                           "file there or download it from %sx.gz\n" % (dest, url)), proc.stderr
+    assert proc.returncode == 0
+    assert not dest.exists()  # made for the download, and removed with its partial file
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o077])
@@ -593,6 +660,10 @@ def test_data_dir_rule(monkeypatch):
     assert input_data.resolve_data_dir(None) == "./data/"
     with pytest.raises(input_data.DataError, match="^the data directory must not be an empty path$"):
         input_data.resolve_data_dir("")  # --data-dir '': refused, as --model-dir '' is (it meant the default)
+    monkeypatch.setenv("HOME", "/home/me")  # a leading ~ left by the shell (quoted, after =) is the home folder
+    monkeypatch.setenv(input_data.DATA_DIR_ENV, "~/mnist")
+    assert input_data.resolve_data_dir(None) == "/home/me/mnist"
+    assert input_data.resolve_data_dir("~") == "/home/me" and input_data.resolve_data_dir("./~") == "./~"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -796,20 +867,27 @@ runpy.run_path(sys.argv[0], run_name="__main__")
     ("mnist_backward.py", ["--data-dir", "{file}", "--model-dir", "{empty}"], 1),
     ("mnist_app.py", ["--model-dir", "{empty}", "x.png"], 1), ("mnist_app.py", ["--model-dir", "{empty}"], 1),
     ("mnist_test.py", ["--once", "--model-dir", "{empty}", "--data-dir", "{data}"], 1),
+    # a state file left beside no checkpoint (they were deleted): it names none there, and is not parsed
+    ("mnist_app.py", ["--model-dir", "{stale}", "x.png"], 1),
+    ("mnist_test.py", ["--once", "--model-dir", "{stale}", "--data-dir", "{data}"], 1),
     ("mnist_app.py", ["--model-dir", "{fake}", "x.png"], "tensorflow")])
 def test_help_and_bad_input_are_answered_before_tensorflow_loads(script, args, status, tmp_path):
     # TensorFlow takes seconds to load: --help, a bad flag, a model or data directory that is a file, and the
-    # app's and the evaluator's "No checkpoint file found" come without it. The last case is the control: the app with a
-    # checkpoint (an empty, unreadable one) loads TensorFlow to restore it, and the hook says so.
+    # app's and the evaluator's "No checkpoint file found" (beside a state file too) come without it. The last
+    # case is the control: the app with a checkpoint (an empty, unreadable one) loads TensorFlow to restore it,
+    # and the hook says so.
     (tmp_path / "file").write_text("")
     (tmp_path / "empty").mkdir()
     (tmp_path / "fake").mkdir()
     (tmp_path / "fake" / "mnist_model-1.index").write_bytes(b"")
+    (tmp_path / "stale").mkdir()
+    (tmp_path / "stale" / "checkpoint").write_text('model_checkpoint_path: "mnist_model-1"\n'
+                                                   'all_model_checkpoint_paths: "mnist_model-1"\n')
     args_given = args
     (tmp_path / "data").mkdir()
     make_mnist(tmp_path / "data")
-    args = [a.format(file=tmp_path / "file", empty=tmp_path / "empty", fake=tmp_path / "fake", data=tmp_path / "data")
-            for a in args]
+    args = [a.format(file=tmp_path / "file", empty=tmp_path / "empty", fake=tmp_path / "fake", data=tmp_path / "data",
+                     stale=tmp_path / "stale") for a in args]
     proc = subprocess.run([sys.executable, "-c", _TELL_TF_IMPORT, os.path.join(ROOT, script)] + args,
                           cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
     assert_no_traceback(proc)
@@ -821,7 +899,7 @@ def test_help_and_bad_input_are_answered_before_tensorflow_loads(script, args, s
     if status == 0:
         assert proc.stdout.startswith("usage: ") and proc.stderr == ""
     elif proc.stdout == "No checkpoint file found\n":  # the app, as the course said it
-        assert proc.stderr == "" and "{empty}" in args_given
+        assert proc.stderr == "" and ("{empty}" in args_given or "{stale}" in args_given)
     else:  # argparse's usage and its error, or our one line
         assert "error: " in proc.stderr.strip().splitlines()[-1] and "Training" not in proc.stdout, proc.stderr
 
@@ -892,3 +970,15 @@ def test_standard_error_that_cannot_be_written_stops_nothing(stderr):
         finally:
             os.close(write)
     assert (proc.returncode, proc.stdout) == (0, "out\nend\n")
+
+
+def test_os_error_line_names_the_files_and_the_reason():
+    # An OSError with a file but no reason said "FILE: None"; a rename's named only its first file.
+    assert input_data.os_error_line(OSError(13, "Permission denied", "a/b")) == "error: a/b: Permission denied"
+    assert input_data.os_error_line(OSError(18, "Invalid cross-device link", "x", None, "y")) == \
+        "error: x -> y: Invalid cross-device link"
+    no_reason = OSError("cannot map the file")
+    no_reason.filename = "big.gz"
+    assert input_data.os_error_line(no_reason) == "error: big.gz: cannot map the file"
+    assert input_data.os_error_line(OSError(28, "No space left on device")) == \
+        "error: [Errno 28] No space left on device"
