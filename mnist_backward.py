@@ -16,7 +16,8 @@ import time
 
 # mnist_common first: it readies the standard streams and quiets TensorFlow, which loads when first used.
 from mnist_common import (tf, run_main, check_model_dir, claim_model_dir, error_reason, holding_model_dir,
-                          own_checkpoints, remove_save_leftovers, restore_newest, session_config, tf_path, UserError)
+                          own_checkpoints, release_model_dir, remove_save_leftovers, restore_newest, session_config,
+                          tf_path, UserError)
 import numpy as np
 import input_data
 import mnist_forward
@@ -34,18 +35,24 @@ MAX_STEP = 2 ** 31 - 1       # the global step is a 32-bit integer variable, as 
 
 
 class TrainingInterrupted(Exception):
-    """Ctrl+C (SIGINT) or SIGTERM during training; a checkpoint at .step has been saved."""
+    """Ctrl+C (SIGINT), SIGTERM or SIGHUP during training: .signum is which; a checkpoint at .step has been saved."""
 
-    def __init__(self, step, signum=signal.SIGINT):
+    def __init__(self, step, signum):
         super().__init__(step, signum)
         self.step, self.signum = step, signum
 
 
-def learning_rate(global_step, num_examples, batch_size=BATCH_SIZE):
+# The first word of the line that says a signal stopped training (SIGTERM's, "Terminated", for any other).
+SIGNAL_WORDS = {signal.SIGINT: "Interrupted", getattr(signal, "SIGHUP", None): "Hung up"}
+
+
+def learning_rate(global_step, num_examples, batch_size=None):
     """LEARNING_RATE_BASE * LEARNING_RATE_DECAY ** floor(global_step / (num_examples / batch_size)).
 
     With 55,000 training images and batches of 200 the rate drops once every 275 steps (one epoch).
+    batch_size: BATCH_SIZE when None (as the module has it at the call).
     """
+    batch_size = BATCH_SIZE if batch_size is None else batch_size
     return tf.train.exponential_decay(LEARNING_RATE_BASE, global_step, num_examples / batch_size,
                                       LEARNING_RATE_DECAY, staircase=True)
 
@@ -100,10 +107,19 @@ class TrainingGraph:
     index rows of the next n batches from train.next_batch_indices (the very method next_batch uses) into a
     [CHUNK_STEPS, batch_size] local variable; each run of train_op gathers the next row's images and labels
     and advances a position counter, so a step is a sess.run with nothing fed. (A sess.run that feeds a
-    200x784 batch costs about 0.25 ms here against 0.1 ms for one that feeds nothing, in a ~2.8 ms step.)
+    200x784 batch costs about 0.25 ms here against 0.1 ms for one that feeds nothing, in a ~2.5 ms step.)
     """
 
     def __init__(self, train, batch_size, resident=None):
+        """Builds the graph in the default graph.
+
+        Args:
+          train: the DataSet trained on: images float32 [N, 784], labels one-hot [N, 10] (resident feeding
+            also takes integer labels [N]).
+          batch_size: images per step.
+          resident: True for resident feeding, False for the course's; None: RESIDENT_DATA. Resident feeding
+            falls back to the course's for a DataSet without next_batch_indices.
+        """
         resident = RESIDENT_DATA if resident is None else resident
         self.train, self.batch_size = train, batch_size
         self.resident = resident and hasattr(train, "next_batch_indices")
@@ -182,6 +198,7 @@ class TrainingGraph:
 
     @property
     def pending(self):
+        """How many steps prepare() readied that feed() has not yet given out."""
         return self._pending
 
     def step_runner(self, sess):
@@ -203,20 +220,27 @@ def _next_log_step(step, steps, log_every):
     return min(nxt, steps)
 
 
-def backward(mnist, steps=STEPS, batch_size=BATCH_SIZE, model_dir=MODEL_SAVE_PATH, log_every=LOG_EVERY,
-             seed=None, data_dir=None):
+def backward(mnist, steps=None, batch_size=None, model_dir=None, log_every=None, seed=None, data_dir=None):
     """Trains on mnist.train until the global step reaches `steps`, resuming from model_dir.
 
     Args:
       mnist: read_data_sets(..., one_hot=True) result; mnist.train.next_batch gives the batches (through
         next_batch_indices when the DataSet has it, which lets the graph gather them from its resident copy).
-      steps, batch_size, model_dir, log_every, seed: see the command-line flags.
+      steps, batch_size, model_dir, log_every, seed: see the command-line flags. Each of the first four left
+        None is the module constant (STEPS, BATCH_SIZE, MODEL_SAVE_PATH, LOG_EVERY) as it is at the call, so
+        that code setting them first (mnist_backward.STEPS = 3000), as the course's could, is followed.
       data_dir: shown in the first line only.
     Returns:
       The global step reached.
     Raises:
-      TrainingInterrupted on Ctrl+C, after saving a checkpoint.
+      TrainingInterrupted: Ctrl+C, SIGTERM or SIGHUP, after saving a checkpoint.
+      UserError: another trainer holds model_dir, none of its checkpoints can be restored, it cannot be
+        written to, or a save failed.
     """
+    steps = STEPS if steps is None else steps
+    batch_size = BATCH_SIZE if batch_size is None else batch_size
+    model_dir = MODEL_SAVE_PATH if model_dir is None else model_dir
+    log_every = LOG_EVERY if log_every is None else log_every
     with tf.Graph().as_default():
         if seed is not None:
             tf.set_random_seed(seed)
@@ -288,12 +312,13 @@ def backward(mnist, steps=STEPS, batch_size=BATCH_SIZE, model_dir=MODEL_SAVE_PAT
                     except (tf.errors.OpError, OSError) as e:  # left there: training goes on
                         print("warning: cannot remove old checkpoint %s (%s)" % (old, error_reason(e)), file=sys.stderr)
 
-            # Ctrl+C, and SIGTERM (kill, timeout, a service manager stopping us), end the run at the next step,
-            # with a checkpoint. (Python lets only the main thread set handlers: elsewhere they stay as they are.
-            # A signal ignored when we were started, as a shell script's `&` does with Ctrl+C, stays ignored.)
+            # Ctrl+C, SIGTERM (kill, timeout, a service manager stopping us) and SIGHUP (the terminal closed) end
+            # the run at the next step, with a checkpoint. (Python lets only the main thread set handlers:
+            # elsewhere they stay as they are. A signal ignored when we were started stays ignored, as a shell
+            # script's `&` does with Ctrl+C and `nohup` with SIGHUP. Windows has no SIGHUP.)
             interrupted = []
             previous = {s: signal.signal(s, lambda signum, frame: interrupted.append(signum))
-                        for s in (signal.SIGINT, signal.SIGTERM)
+                        for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None
                         if threading.current_thread() is threading.main_thread()
                         and signal.getsignal(s) != signal.SIG_IGN}
             try:
@@ -319,7 +344,7 @@ def backward(mnist, steps=STEPS, batch_size=BATCH_SIZE, model_dir=MODEL_SAVE_PAT
                         save(step)
                     try:
                         print("%s at step %d; checkpoint saved to %s-%d." % (
-                            "Interrupted" if interrupted[0] == signal.SIGINT else "Terminated", step, save_path, step))
+                            SIGNAL_WORDS.get(interrupted[0], "Terminated"), step, save_path, step))
                     except OSError:  # a reader gone (`| head`), a full disk: the run still ends as the signal asked
                         pass         # (run_main says what went wrong with the output, if need be)
                     raise TrainingInterrupted(step, interrupted[0])
@@ -333,17 +358,19 @@ def backward(mnist, steps=STEPS, batch_size=BATCH_SIZE, model_dir=MODEL_SAVE_PAT
 
 
 def parse_args(argv=None):
+    """The trainer's flags from argv (None: none; see main)."""
     p = argparse.ArgumentParser(description="Train the course's 784-500-10 MNIST network.",
                                 formatter_class=input_data.HelpFormatter)
     p.add_argument("--steps", type=int, default=STEPS, help="train until the global step reaches this")
     p.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="images per step")
-    p.add_argument("--model-dir", default=MODEL_SAVE_PATH, help="checkpoint directory (resumed from)")
+    p.add_argument("--model-dir", default=MODEL_SAVE_PATH, type=input_data.expand_user,
+                   help="checkpoint directory (resumed from)")
     p.add_argument("--data-dir", default=None,
                    help=input_data.DATA_DIR_HELP)
     p.add_argument("--log-every", type=int, default=LOG_EVERY, help="progress line and checkpoint interval")
     p.add_argument("--seed", type=int, default=None,
                    help="seed for initialisation and batch order (default: none, a random start)")
-    args = p.parse_args(argv)
+    args = p.parse_args([] if argv is None else argv)
     for name in ("steps", "batch_size", "log_every"):
         if getattr(args, name) < 1:
             p.error("--%s must be a positive whole number, got %d" % (name.replace("_", "-"), getattr(args, name)))
@@ -355,6 +382,9 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
+    """Trains as the command line argv says. argv None, from code of one's own (as the course's
+    main() was called), is no flag: the process's own arguments are its program's (a notebook kernel's
+    -f FILE), not this one's."""
     args = parse_args(argv)
     overrides = {"STEPS": args.steps, "BATCH_SIZE": args.batch_size, "MODEL_SAVE_PATH": args.model_dir,
                  "LOG_EVERY": args.log_every}  # the module constants the flags stand in for
@@ -362,22 +392,32 @@ def main(argv=None):
     check_model_dir(args.model_dir)
     if changed:
         print("Overriding: " + ", ".join(changed))
-    if os.path.isdir(args.model_dir):
-        claim_model_dir(args.model_dir)  # before the data load: a second trainer is told at once
+    # Claimed before the data load, so that a second trainer is told at once; let go at the end, for main()
+    # called from code whose process goes on (a notebook's kernel held it until restarted).
+    claimed = os.path.isdir(args.model_dir) and claim_model_dir(args.model_dir)
+    try:
+        return _load_and_train(args)
+    finally:
+        if claimed:
+            release_model_dir(args.model_dir)
+
+
+def _load_and_train(args):
+    """main() once the model directory is claimed: reads MNIST and trains. Returns the exit status."""
     data_dir = input_data.resolve_data_dir(args.data_dir)
     mnist = input_data.read_data_sets(data_dir, one_hot=True, seed=args.seed)
     if mnist.train.num_examples == 0:
         raise UserError("%s holds %d images, all held out for validation: none left to train on"
-                        % (os.path.join(data_dir, input_data.TRAIN_IMAGES), mnist.validation.num_examples))
+                        % (input_data.data_file(data_dir, input_data.TRAIN_IMAGES), mnist.validation.num_examples))
     if args.batch_size > mnist.train.num_examples:
         raise UserError("--batch-size %d is larger than the %d training images in %s"
                         % (args.batch_size, mnist.train.num_examples, data_dir))
     try:
         backward(mnist, args.steps, args.batch_size, args.model_dir, args.log_every, args.seed, data_dir)
     except TrainingInterrupted as e:
-        return 128 + e.signum  # 130 after Ctrl+C, 143 after SIGTERM, as the shell reports them
+        return 128 + e.signum  # 130 after Ctrl+C, 143 after SIGTERM, 129 after SIGHUP, as the shell reports them
     return 0
 
 
 if __name__ == "__main__":
-    run_main(main, exit_now=True)
+    run_main(lambda: main(sys.argv[1:]), exit_now=True)

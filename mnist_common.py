@@ -1,7 +1,8 @@
 """Pieces shared by the four scripts; not run by itself.
 
 - ``tf``: ``tensorflow.compat.v1`` in graph mode, imported quietly (TensorFlow's import-time log noise is
-  silenced unless the user has set ``TF_CPP_MIN_LOG_LEVEL``) when first used, not when this is imported.
+  silenced unless the user has set ``TF_CPP_MIN_LOG_LEVEL``): in the package's scripts and benchmarks when
+  first used, not when this is imported; in code of one's own, as this is imported (_program_of_ours).
 - ``UserError`` and ``run_main``: bad input ends a command with one line and a status, never a traceback.
 - Checkpoint discovery that tolerates a trainer deleting or writing checkpoints meanwhile; the trainer's
   claim on its model directory, and its removal of what an interrupted save left there.
@@ -206,7 +207,7 @@ def run_main(main, exit_now=False):
         if isinstance(e, BrokenPipeError) or e.filename == input_data.STDOUT:  # `| head` (quietly), `> /dev/full`
             status = input_data.stdout_failed(e)
         else:  # e.g. a model directory that is a file, or not writable
-            print("error: %s: %s" % (e.filename, e.strerror) if e.filename else "error: %s" % e, file=sys.stderr)
+            print(input_data.os_error_line(e), file=sys.stderr)
             status = 1
     except _op_error() as e:  # TensorFlow could not read or write a file
         print("error: %s" % error_reason(e), file=sys.stderr)
@@ -224,17 +225,19 @@ def run_main(main, exit_now=False):
     sys.exit(status or 0)
 
 
-def exit_on_sigterm():
-    """For a benchmark's own process, from its main thread: SIGTERM (kill, timeout) ends it with 143, as it
-    would, but as SystemExit, through its clean-up (the with blocks that remove its temporary directories).
-    A SIGTERM ignored or handled already is left so."""
-    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+def exit_on_stop_signals():
+    """For a benchmark's own process, from its main thread: SIGTERM (kill, timeout) and SIGHUP (the terminal
+    closed) end it with 143 and 129, as they would, but as SystemExit, through its clean-up (the with blocks
+    that remove its temporary directories). A signal ignored or handled already (nohup) is left so."""
+    for signum in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):  # (Windows has no SIGHUP)
+        if signum is not None and signal.getsignal(signum) == signal.SIG_DFL:
+            signal.signal(signum, lambda signum, frame: sys.exit(128 + signum))
 
 
 def check_model_dir(model_dir):
     """Raises UserError if model_dir is empty, is not valid UTF-8 (or is, where Python reads file names
-    otherwise), is a file or lies under one, or is or lies under a symbolic link that leads nowhere."""
+    otherwise), is a file or lies under one, is or lies under a symbolic link that leads nowhere, or is missing
+    and names a checkpoint (model/mnist_model-50000) instead of its directory."""
     if not model_dir:
         raise UserError("the model directory must not be an empty path")
     try:
@@ -268,7 +271,7 @@ def check_model_dir(model_dir):
 
 
 def session_config():
-    """Session options for this 2-core machine: ops use every core, one op at a time."""
+    """Session options: each op uses every core (os.cpu_count()), one op at a time (best on the 2 cores here)."""
     return tf.ConfigProto(intra_op_parallelism_threads=os.cpu_count() or 1, inter_op_parallelism_threads=1)
 
 
@@ -314,6 +317,8 @@ def list_checkpoints(model_dir, own_name=None):
         if regular:  # (TensorFlow would wait on a named pipe until something writes to it, Ctrl+C or not)
             with open(state_file, "rb"):  # raises PermissionError & co., before TensorFlow is loaded to parse it
                 pass
+            if not _any_index_file(model_dir):  # a state file left beside no checkpoint: it names none there, and
+                return []                       # is not parsed (TensorFlow's parser takes seconds to load)
             read_state = tf.train.get_checkpoint_state  # (TensorFlow failing to load is not the file's fault)
             try:
                 state = read_state(model_dir)
@@ -337,6 +342,14 @@ def list_checkpoints(model_dir, own_name=None):
     if found or own_name:
         return found
     return _newest_first(model_dir, _index_files(model_dir))
+
+
+def _any_index_file(model_dir):
+    """Whether model_dir holds a .index file (a checkpoint's), or cannot be listed to tell (mode 711)."""
+    try:
+        return any(f.endswith(".index") for f in os.listdir(model_dir))
+    except OSError:
+        return True
 
 
 def _index_files(model_dir):
@@ -397,6 +410,14 @@ def claim_model_dir(model_dir):
         os.close(_claimed[key])
     _claimed[key] = fd
     return True
+
+
+def release_model_dir(model_dir):
+    """Lets go of model_dir, claimed by claim_model_dir (nothing if this process does not hold it)."""
+    with _training_lock:
+        fd = _claimed.pop(os.path.realpath(model_dir), None)
+    if fd is not None:
+        os.close(fd)  # closing the descriptor drops the lock
 
 
 _training = set()              # real paths of the model directories a backward() of this process is training
@@ -559,13 +580,18 @@ def restore_newest(restore, model_dir, own_name=None):
       UserError: checkpoints are listed but none of them can be restored.
     """
     candidates = list_checkpoints(model_dir, own_name)
+    denied = 0  # the checkpoints this process may not read (another user's): nothing says they do not fit
     for prefix in candidates:
         try:
             restore(prefix)
             return prefix
         except (tf.errors.OpError, ValueError) as e:
+            denied += isinstance(e, tf.errors.PermissionDeniedError)
             print("warning: cannot read checkpoint %s (%s); trying an older one" % (prefix, error_reason(e)),
                   file=sys.stderr)
+    if candidates and denied == len(candidates):
+        raise UserError("%s: none of its checkpoints may be read by this user (Permission denied); ask their "
+                        "owner for read permission, or use another --model-dir" % model_dir)
     if candidates:
         raise UserError("%s: none of its checkpoints could be restored into this network; move them away or "
                         "use another --model-dir" % model_dir)
@@ -577,7 +603,7 @@ class EmaModel:
 
     Attributes:
       x: float32 placeholder [None, 784].
-      logits: [None, 10]; probabilities: softmax of logits [None, 10]; prediction: argmax [None].
+      logits: [None, 10]; probabilities: softmax of logits [None, 10].
     """
 
     def __init__(self):
@@ -587,7 +613,6 @@ class EmaModel:
             self.x = tf.placeholder(tf.float32, [None, mnist_forward.INPUT_NODE])
             self.logits = mnist_forward.forward(self.x, None)
             self.probabilities = tf.nn.softmax(self.logits)
-            self.prediction = tf.argmax(self.logits, 1)
             # variables_to_restore() maps "<var>/ExponentialMovingAverage" in the checkpoint onto each
             # variable, so the plain variables receive the averaged (shadow) values.
             ema = tf.train.ExponentialMovingAverage(mnist_backward.MOVING_AVERAGE_DECAY)

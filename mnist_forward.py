@@ -3,7 +3,7 @@
 Variables are created unnamed, in the order w1, b1, w2, b2, so a checkpoint names them ``Variable`` ..
 ``Variable_3`` exactly as the course code did, and checkpoints move both ways between the two.
 """
-from mnist_common import tf  # tensorflow.compat.v1, imported without its start-up notices, v2 behaviour off
+from mnist_common import tf  # tensorflow.compat.v1 in graph mode, imported quietly (see mnist_common)
 
 INPUT_NODE = 784   # 28x28 pixels, flattened
 OUTPUT_NODE = 10   # one logit per digit

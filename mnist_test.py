@@ -1,6 +1,6 @@
 """Evaluates checkpoints beside training; run it:  python mnist_test.py [--once] [--until-step N] ...
 
-Polls the model directory every TEST_INTERVAL_SECS seconds. Each new checkpoint is restored with its
+Polls the model directory every --interval seconds (TEST_INTERVAL_SECS, 5). Each new checkpoint is restored with its
 exponential-moving-average (shadow) weights and scored on the 10,000 test images, printing the course's
 `After <step> training step(s), test accuracy = <accuracy>` once per checkpoint. It can start before the
 trainer: it then says `No checkpoint file found` once and waits.
@@ -22,7 +22,14 @@ MAX_INTERVAL_SECS = 86400  # a day between polls at most
 
 
 def accuracy(model, mnist):
-    """Fraction of mnist.test whose most probable digit (under the restored weights) is the label."""
+    """Fraction of mnist.test whose most probable digit (under the restored weights) is the label.
+
+    Args:
+      model: an EmaModel with a checkpoint restored.
+      mnist: its .test has images float32 [N, 784] and labels one-hot [N, 10] or integer [N].
+    Returns:
+      float in [0, 1].
+    """
     predicted = np.argmax(model.probabilities_of(mnist.test.images), axis=1)
     labels = mnist.test.labels
     if labels.ndim == 2:  # one-hot
@@ -65,17 +72,21 @@ def evaluate(model, mnist, prefix):
     return step, acc
 
 
-def test(mnist, model_dir=mnist_backward.MODEL_SAVE_PATH, interval=TEST_INTERVAL_SECS, once=False,
-         until_step=None):
+def test(mnist, model_dir=None, interval=None, once=False, until_step=None):
     """Evaluates each new checkpoint in model_dir as it appears.
 
     Args:
       mnist: read_data_sets(...) or read_test_set(...) result; mnist.test is scored.
+      model_dir: the checkpoint directory watched; mnist_backward.MODEL_SAVE_PATH (as it is at the call)
+        when None.
+      interval: seconds between polls; TEST_INTERVAL_SECS (as it is at the call) when None.
       once: evaluate the newest readable checkpoint and return instead of polling.
       until_step: return after evaluating a checkpoint whose step is >= this.
     Returns:
       Exit status: 0, or 1 when once is set and no checkpoint could be evaluated.
     """
+    model_dir = mnist_backward.MODEL_SAVE_PATH if model_dir is None else model_dir
+    interval = TEST_INTERVAL_SECS if interval is None else interval
     model = None  # built at the first checkpoint to score: "No checkpoint file found" comes before TensorFlow loads
     printed, said_none, warned = {}, False, set()  # printed: checkpoint -> _file_identity when printed
     while True:
@@ -117,16 +128,21 @@ def test(mnist, model_dir=mnist_backward.MODEL_SAVE_PATH, interval=TEST_INTERVAL
 
 
 def main(argv=None):
+    """Evaluates as the command line argv says. argv None, from code of one's own (as the course's
+    main() was called), is no flag: the process's own arguments are its program's (a notebook kernel's
+    -f FILE), not this one's."""
     p = argparse.ArgumentParser(description="Evaluate MNIST checkpoints (EMA weights) as training writes them.",
                                 formatter_class=input_data.HelpFormatter)
     p.add_argument("--interval", type=float, default=TEST_INTERVAL_SECS, help="seconds between polls")
-    p.add_argument("--model-dir", default=mnist_backward.MODEL_SAVE_PATH, help="checkpoint directory")
+    p.add_argument("--model-dir", default=mnist_backward.MODEL_SAVE_PATH, type=input_data.expand_user,
+                   help="checkpoint directory")
     p.add_argument("--data-dir", default=None,
                    help=input_data.DATA_DIR_HELP)
-    p.add_argument("--once", action="store_true", help="evaluate the latest checkpoint and exit")
+    p.add_argument("--once", action="store_true",
+                   help="evaluate the newest readable checkpoint and exit (status 1 if there is none)")
     p.add_argument("--until-step", type=int, default=None, metavar="N",
                    help="exit after evaluating a checkpoint of step >= N (default: poll until Ctrl+C)")
-    args = p.parse_args(argv)
+    args = p.parse_args([] if argv is None else argv)
     if args.once and args.until_step is not None:  # --once would return after one checkpoint, whatever its step
         p.error("--once and --until-step cannot be used together")
     if args.until_step is not None and args.until_step > mnist_backward.MAX_STEP:  # no checkpoint gets there
@@ -140,4 +156,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    run_main(main, exit_now=True)
+    run_main(lambda: main(sys.argv[1:]), exit_now=True)

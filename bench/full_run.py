@@ -41,15 +41,16 @@ def package_initial_values(train, seed):
 def run_trainer(command):
     """Runs the trainer in this working directory (the paths given are relative to it) and returns its status.
 
-    SIGTERM meanwhile (a SystemExit: exit_on_sigterm) is passed on to the trainer, which saves and ends, and is
-    raised again here once it has: the temporary model directory is neither removed under a trainer still
-    writing to it nor left behind. Ctrl+C, which the terminal sends the trainer too, ends it as subprocess.call does.
+    SIGTERM or SIGHUP meanwhile (a SystemExit: exit_on_stop_signals) is passed on to the trainer, which saves and
+    ends, and is raised again here once it has: the temporary model directory is neither removed under a trainer
+    still writing to it nor left behind. Ctrl+C, which the terminal sends the trainer too, ends it as
+    subprocess.call does.
     """
     with subprocess.Popen(command) as trainer:
         try:
             return trainer.wait()
-        except SystemExit:  # SIGTERM
-            trainer.send_signal(signal.SIGTERM)  # (once more if `timeout` signalled it too: a flag it sets)
+        except SystemExit as e:  # SIGTERM or SIGHUP, its status 128 + the signal's number
+            trainer.send_signal(signal.Signals(e.code - 128))  # (again if `timeout` signalled it too: a flag it sets)
             trainer.wait()
             raise
         except BaseException:  # Ctrl+C: wait() gave it a quarter of a second to end on its own
@@ -63,16 +64,16 @@ def main(argv=None):
                                 formatter_class=input_data.HelpFormatter)
     p.add_argument("--steps", type=int, default=50000, help="training steps")
     p.add_argument("--data-dir", default=None, help=input_data.DATA_DIR_HELP)
-    p.add_argument("--model-dir", default=None,
+    p.add_argument("--model-dir", default=None, type=input_data.expand_user,
                    help="keep the trained model here (default: a temporary directory, removed at the end); "
                         "it must not hold a checkpoint already")
     p.add_argument("--seed", type=int, default=None,
                    help="passed to mnist_backward.py; with --course, the course's loop starts from the same "
                         "initial weights and batch order as mnist_backward.py --seed N (default: none, a random start)")
     p.add_argument("--course", action="store_true",
-                   help="train with the course's own loop as written (bench/train_speed.py's course_loop, "
-                        "unseeded, checkpoints at steps 1, 1001, ..., 49001, plus one after the last step) "
-                        "instead of mnist_backward.py")
+                   help="train with the course's own loop as written (bench/train_speed.py's course_loop: "
+                        "checkpoints at steps 1, 1001, 2001, ..., plus one after the last step; a random start "
+                        "unless --seed) instead of mnist_backward.py")
     args = p.parse_args(argv)
     if args.steps < 1:
         p.error("--steps must be positive")
@@ -142,6 +143,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    from mnist_common import run_main, exit_on_sigterm  # bad input (missing MNIST, ...): one line, no traceback
-    exit_on_sigterm()  # SIGTERM: 143 through the clean-up of its temporary model directory, its trainer ended first
+    from mnist_common import run_main, exit_on_stop_signals  # bad input (missing MNIST, ...): one line, no traceback
+    exit_on_stop_signals()  # SIGTERM, SIGHUP: 143, 129 through the clean-up of its model directory, trainer ended first
     run_main(main)

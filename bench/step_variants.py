@@ -2,10 +2,11 @@
 
 Not the package's trainer: small graphs built here, one per variant, each the course's mathematics (same
 network, loss, schedule, gradient descent and EMA), differing only in how a batch reaches the graph and how
-the step is run. The variants are timed in interleaved blocks of --block steps for --rounds rounds, and the
-best block of each is reported as ms/step and as a ratio to the course's own loop, so that load from
-elsewhere on the machine hits every variant alike. This is how the choices in mnist_backward.TrainingGraph
-were made; bench/train_speed.py measures the result end to end.
+the step is run. The variants are timed in interleaved blocks of --block steps for --rounds rounds, so that
+load from elsewhere on the machine hits every variant alike, and the best block of each is reported as
+ms/step and as a ratio to the first variant's (the course's own loop unless --variants names another
+first). This is how the choices in mnist_backward.TrainingGraph were made; bench/train_speed.py measures
+the result end to end.
 
   course      placeholders, next_batch + feed_dict, loss and global step fetched every step (the course)
   feed        the same, fetching only train_op

@@ -1,7 +1,8 @@
 """Training speed, back to back in one run:  python bench/train_speed.py [--steps 6000] [--data-dir DIR]
 
 1. course loop: the course's mnist_backward loop as written (placeholders and feed_dict, one
-   mnist.train.next_batch per step, loss and global step fetched every step, print + save every 1000).
+   mnist.train.next_batch per step, loss and global step fetched every step, a save every 1000; its progress
+   line is left out).
 2. package: mnist_backward.backward() as the script runs it (its default, fast training path).
    --variants adds the package trainer with the course's feeding in place of the resident data.
 3. Keras 3 model.fit on the same model and schedule, in a separate process (Keras needs TF2 behaviour,
@@ -162,7 +163,7 @@ def package(mnist, steps, model_dir, **switches):
         with contextlib.redirect_stdout(io.StringIO()):
             try:
                 mb.backward(mnist, steps, B, model_dir)
-            except mb.TrainingInterrupted as e:  # Ctrl+C or SIGTERM: ended as they end the rest of this script
+            except mb.TrainingInterrupted as e:  # Ctrl+C, SIGTERM, SIGHUP: ended as they end the rest of this script
                 if e.signum == signal.SIGINT:
                     raise KeyboardInterrupt from None
                 raise SystemExit(128 + e.signum) from None
@@ -243,6 +244,10 @@ def main(argv=None):
         return 0
 
     from mnist_common import tf
+    # (The trainers' modules are imported before the first line, not at their first run: a SIGTERM sent on
+    # seeing that line landed while Python compiled mnist_backward.py for its import, as it does at every run
+    # under PYTHONDONTWRITEBYTECODE, and its SystemExit was lost there: the course loop trained on.)
+    __import__("mnist_backward")
     mnist = input_data.read_data_sets(data_dir, one_hot=True, seed=0)
     contenders = [("course loop (feed_dict, fetch every step)", course_loop, {}),
                   ("package (mnist_backward.backward)", package, {})]
@@ -323,8 +328,8 @@ def main(argv=None):
 if __name__ == "__main__":
     if {"--keras-worker", "--torch-worker"} & set(sys.argv):  # a contender's process: no TensorFlow of ours
         sys.exit(main())
-    from mnist_common import run_main, exit_on_sigterm  # bad input (missing MNIST, ...) and Ctrl+C: one line
-    # SIGTERM: 143 through the clean-up of its temporary model directories (a process it runs meanwhile is
-    # killed by subprocess.run, as on Ctrl+C)
-    exit_on_sigterm()
+    from mnist_common import run_main, exit_on_stop_signals  # bad input (missing MNIST, ...) and Ctrl+C: one line
+    # SIGTERM, SIGHUP: 143, 129 through the clean-up of its temporary model directories (a process it runs
+    # meanwhile is killed by subprocess.run, as on Ctrl+C)
+    exit_on_stop_signals()
     run_main(main)

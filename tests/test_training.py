@@ -210,6 +210,72 @@ def test_trainer_takes_the_data_dir_from_the_environment_and_the_flag_before_it(
     assert [checkpoint_step(p) for p in list_checkpoints(str(tmp_path / "m2"))] == [1]
 
 
+def test_a_leading_tilde_in_a_model_or_data_dir_is_the_home_folder(mnist_dir, tmp_path, monkeypatch, capsys):
+    # Quoted, or after an = (--model-dir=~/model, MNIST_DATA_DIR="~/mnist"), the shell leaves ~ as it is: the
+    # trainer wrote into a folder "~" of the working directory, which the other scripts, given ~/model by the
+    # shell, did not find, and the data files in ~/mnist were called missing from "~/mnist".
+    import mnist_app
+    import mnist_backward
+    home, cwd = tmp_path / "home", tmp_path / "cwd"
+    home.mkdir()
+    cwd.mkdir()
+    (home / "mnist").symlink_to(mnist_dir)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("MNIST_DATA_DIR", "~/mnist")
+    monkeypatch.chdir(cwd)
+    assert mnist_backward.main(["--steps", "1", "--model-dir=~/model"]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == ("Training on MNIST from %s/mnist: model %s/model, steps 1, "
+                                                       "batch size 200, fresh start." % (home, home))
+    assert os.listdir(cwd) == [] and [checkpoint_step(p) for p in list_checkpoints(str(home / "model"))] == [1]
+    assert mnist_test.main(["--once", "--model-dir=~/model"]) == 0
+    assert capsys.readouterr().out.startswith("After 1 training step(s), test accuracy = ")
+    (home / "blank.png").write_bytes(b"not a picture")
+    assert mnist_app.main(["--model-dir=~/model", str(home / "blank.png")]) == 1
+    assert capsys.readouterr().err == "%s/blank.png: error: not a picture (Pillow cannot identify it)\n" % home
+    assert os.listdir(cwd) == []
+
+
+def test_module_constants_set_by_code_are_followed(mnist, tmp_path, monkeypatch, capsys):
+    # The course's code read STEPS, MODEL_SAVE_PATH & co. when it ran, so code setting them first was followed;
+    # backward(), test() and restore_model() took the values they had at import: 50,000 steps into ./model/.
+    import mnist_app
+    import mnist_backward
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "model").write_text("")  # ./model/, the default, unusable: taken, it fails at once
+    for name, value in (("STEPS", 2), ("BATCH_SIZE", 100), ("LOG_EVERY", 1), ("MODEL_SAVE_PATH", "set/")):
+        monkeypatch.setattr(mnist_backward, name, value)
+    assert mnist_backward.backward(mnist) == 2
+    assert capsys.readouterr().out.splitlines()[0] == ("Training on MNIST from memory: model set/, steps 2, "
+                                                       "batch size 100, fresh start.")
+    assert [checkpoint_step(p) for p in list_checkpoints("set")] == [2, 1]
+    assert mnist_test.test(mnist, once=True) == 0
+    assert capsys.readouterr().out.startswith("After 2 training step(s), test accuracy = ")
+    assert mnist_app.restore_model(mnist.test.images[:3]).shape == (3,)
+
+
+def test_main_called_from_code_takes_no_flags_from_its_program(mnist_dir, tmp_path, monkeypatch, capsys):
+    # A notebook calling mnist_backward.main(), as the course's main() was called: the kernel's own arguments
+    # (-f FILE) were parsed as the trainer's flags ("error: unrecognized arguments", SystemExit 2); so for the
+    # evaluator, the app and the loader.
+    import io
+    import input_data
+    import mnist_app
+    import mnist_backward
+    monkeypatch.setattr(sys, "argv", ["ipykernel_launcher.py", "-f", str(tmp_path / "kernel.json")])
+    monkeypatch.setenv("MNIST_DATA_DIR", mnist_dir)
+    monkeypatch.setattr(mnist_backward, "STEPS", 1)
+    monkeypatch.setattr(mnist_backward, "MODEL_SAVE_PATH", str(tmp_path / "model"))
+    assert mnist_backward.main() == 0
+    assert [checkpoint_step(p) for p in list_checkpoints(str(tmp_path / "model"))] == [1]
+    assert input_data.main() == 0
+    called = []
+    monkeypatch.setattr(mnist_test, "test", lambda *args: called.append(args[1:]) or 0)
+    assert mnist_test.main() == 0 and called == [(str(tmp_path / "model"), 5, False, None)]
+    monkeypatch.setattr(sys, "stdin", io.StringIO("1\n%s\n" % (tmp_path / "missing.png")))
+    assert mnist_app.main() == 1  # the prompt, then the picture that is not there
+    assert capsys.readouterr().err == "%s: error: no such file\n" % (tmp_path / "missing.png")
+
+
 def _numpy_loss(prefix, images, labels):
     """The training loss of a batch under checkpoint prefix's raw weights, in NumPy (float64): mean
     cross-entropy + 0.0001 * (sum w1^2 + sum w2^2) / 2, as test_core.py's test_loss_and_one_step_match_numpy
@@ -267,13 +333,13 @@ def test_first_and_progress_lines_of_a_fresh_and_a_resumed_run(mnist, mnist_dir,
 
 
 def test_signal_handlers_are_given_back(mnist, tmp_path, monkeypatch):
-    # backward() handles SIGINT and SIGTERM while it trains; after it returns, or stops on a signal, the
+    # backward() handles SIGINT, SIGTERM and SIGHUP while it trains; after it returns, or stops on a signal, the
     # handlers are the caller's again.
     import input_data
     import mnist_backward
     data = types.SimpleNamespace(train=input_data.DataSet(mnist.train.images[:3000], mnist.train.labels[:3000],
                                                           seed=3))
-    handlers = {signal.SIGINT: lambda signum, frame: None, signal.SIGTERM: lambda signum, frame: None}
+    handlers = {s: lambda signum, frame: None for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     saved = {s: signal.signal(s, h) for s, h in handlers.items()}
     try:
         assert mnist_backward.backward(data, steps=2, model_dir=str(tmp_path), log_every=100, seed=3) == 2
@@ -381,8 +447,9 @@ def read_until(proc, prefix):
 
 
 @pytest.mark.parametrize("signum, status, word", [(signal.SIGINT, 130, "Interrupted"),
-                                                  (signal.SIGTERM, 143, "Terminated")])
-def test_sigint_or_sigterm_saves_and_exits(mnist_dir, tmp_path, signum, status, word):
+                                                  (signal.SIGTERM, 143, "Terminated"),
+                                                  (signal.SIGHUP, 129, "Hung up")])
+def test_a_stopping_signal_saves_and_exits(mnist_dir, tmp_path, signum, status, word):
     proc = start_trainer(mnist_dir, tmp_path, "--log-every", 100, "--seed", 3)
     read_until(proc, "After 101 training step(s)")
     proc.send_signal(signum)
@@ -391,7 +458,7 @@ def test_sigint_or_sigterm_saves_and_exits(mnist_dir, tmp_path, signum, status, 
     assert "Traceback" not in err
     last = out.strip().splitlines()[-1]
     assert last.startswith("%s at step " % word)
-    step = int(last.split()[3].rstrip(";"))
+    step = int(last[len(word):].split()[2].rstrip(";"))
     assert step >= 101
     assert last == "%s at step %d; checkpoint saved to %s-%d." % (word, step, tmp_path / "mnist_model", step)
     assert os.path.isfile(tmp_path / ("mnist_model-%d.index" % step))
@@ -399,7 +466,7 @@ def test_sigint_or_sigterm_saves_and_exits(mnist_dir, tmp_path, signum, status, 
     assert tf.train.load_checkpoint(list_checkpoints(str(tmp_path))[0]).get_tensor("Variable_4") == step
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_a_signal_the_trainer_was_started_with_ignored_stays_ignored(mnist_dir, tmp_path, signum):
     # A shell script's `python mnist_backward.py &` starts it with Ctrl+C ignored (`trap '' TERM` does so with
     # SIGTERM): ignored while TensorFlow loaded, the signal then stopped training ("Interrupted at step 2", 130).
@@ -658,9 +725,9 @@ def test_a_reader_that_goes_away_loses_no_step(tmp_path, mnist_dir):
     assert [checkpoint_step(p) for p in list_checkpoints(str(tmp_path))] == [1001, 1]
 
 
-@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)])
 def test_a_signal_after_the_reader_went_away_still_ends_with_its_status(tmp_path, mnist_dir, signum, status):
-    # `mnist_backward.py | head -3`, then Ctrl+C (or SIGTERM): the line saying so found the pipe closed, and
+    # `mnist_backward.py | head -3`, then Ctrl+C (or SIGTERM, SIGHUP): the line saying so found the pipe closed, and
     # the run ended with status 1, as if something had gone wrong, though its checkpoint was saved.
     trainer = start_script("mnist_backward.py", "--steps", 10 ** 6, "--log-every", 10 ** 5, "--model-dir", tmp_path,
                            "--data-dir", mnist_dir)
@@ -718,6 +785,25 @@ def test_trainer_refuses_a_directory_whose_state_file_lists_a_foreign_network(tm
         mnist_backward.backward(mnist, steps=5, model_dir=str(tmp_path))
     assert {f: (tmp_path / f).read_bytes() for f in os.listdir(tmp_path)} == before
     assert capsys.readouterr().err.startswith("warning: cannot read checkpoint %s (Key Variable" % (tmp_path / "net-7"))
+
+
+def test_checkpoints_this_user_may_not_read_are_not_blamed_on_the_network(tmp_path, trained_model):
+    # Another user's model directory whose checkpoints only their owner may read: after a warning for each, the
+    # app ended with "none of its checkpoints could be restored into this network; move them away".
+    shutil.copytree(trained_model, tmp_path / "m")
+    for name in os.listdir(tmp_path / "m"):
+        if ".data-" in name:
+            (tmp_path / "m" / name).chmod(0)
+    drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+    proc = subprocess.run(drop + [sys.executable, os.path.join(ROOT, "mnist_app.py"), "--model-dir",
+                                  str(tmp_path / "m"), str(tmp_path / "x.png")],
+                          cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+    assert_no_traceback(proc)
+    assert (proc.returncode, proc.stdout) == (1, "")
+    assert proc.stderr.count("Permission denied); trying an older one\n") == 5
+    assert proc.stderr.splitlines()[-1] == ("error: %s: none of its checkpoints may be read by this user (Permission "
+                                            "denied); ask their owner for read permission, or use another --model-dir"
+                                            % (tmp_path / "m"))
 
 
 def test_readers_report_a_model_dir_they_cannot_reach(tmp_path, trained_model):
@@ -821,6 +907,30 @@ def test_backward_called_from_code_lets_go_of_its_model_dir(mnist, tmp_path):
     finally:
         os.close(fd)
     assert mnist_backward.backward(mnist, steps=3, model_dir=str(model_dir), seed=3) == 3  # and so may this one
+
+
+def test_main_called_from_code_lets_go_of_its_model_dir(mnist_dir, tmp_path, capsys):
+    # main() claims an existing model directory before the data load; called in a notebook, whose kernel goes on,
+    # it held it until the kernel was restarted: `python mnist_backward.py` there was refused ("being trained by
+    # another process"), with nothing training. So too when it stops early (a bad --batch-size).
+    import fcntl
+    import mnist_backward
+    from mnist_common import UserError
+    model_dir = tmp_path / "m"
+    model_dir.mkdir()
+    for args, done in ((["--steps", "2"], 0), (["--steps", "3", "--batch-size", "60000"], UserError)):
+        argv = args + ["--model-dir", str(model_dir), "--data-dir", mnist_dir]
+        if done == 0:
+            assert mnist_backward.main(argv) == 0
+        else:
+            with pytest.raises(done):
+                mnist_backward.main(argv)
+        fd = os.open(model_dir, os.O_RDONLY | os.O_DIRECTORY)
+        try:  # another trainer may now take the directory
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(fd)
+    assert [checkpoint_step(p) for p in list_checkpoints(str(model_dir))] == [2, 1]
 
 
 def test_two_threads_cannot_train_one_model_dir(mnist, tmp_path, monkeypatch):
