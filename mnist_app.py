@@ -6,14 +6,17 @@
 
 A PATH may be a folder: its pictures are read in name order. The model is restored once per run and the
 pictures go through the network together. `--preprocess mnist` (the default, mnist_picture.py) prepares any
-photo or drawing the way MNIST's digits were made; `--preprocess seed` is the course's pre_pic unchanged.
+photo or drawing the way MNIST's digits were made; `--preprocess seed` is the course's pre_pic (its arithmetic
+unchanged; the file opened safely, and a picture it leaves blank is an error).
 A picture that cannot be read gets one line `PATH: error: <reason>` on stderr and the others are still read;
 the exit status is 1 if any picture failed.
 """
 import argparse
+import builtins
 import os
 import shlex
 import sys
+import types
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
@@ -37,7 +40,8 @@ PICTURE_EXTENSIONS = (".png", ".apng", ".jpg", ".jpeg", ".jpe", ".jfif", ".mpo",
 CHUNK = 256        # pictures prepared, then predicted in one sess.run, at a time in batch mode
 MAX_LINE = 1 << 16  # characters in a line read at the prompt (a path holds at most 4096 bytes)
 
-_models = {}       # model_dir -> restored EmaModel: restored once per run, reused by restore_model
+_models = {}       # model_dir -> restored EmaModel: built once per run, reused by restore_model
+_newest_seen = {}  # model_dir -> _newest(model_dir) when its model was last restored: see restore_model
 
 
 def pre_pic(picName):
@@ -79,13 +83,15 @@ def prepare(path, preprocess="mnist"):
     except Exception as e:  # Pillow cannot resize or convert this kind of picture
         raise PictureError("cannot process the picture: %s" % (str(e).strip() or type(e).__name__))
     if not arr.any():
-        raise PictureError("no ink found: the picture looks blank")
+        raise PictureError("no ink found: the picture looks blank" + mnist_picture.first_frame_note(path))
     return arr
 
 
 def load_model(model_dir):
     """The EmaModel restored from the newest readable checkpoint in model_dir, built and restored once.
 
+    Args:
+      model_dir: the checkpoint directory; its model is kept for the rest of the run (_models).
     Returns:
       The model, or None when model_dir holds no checkpoint.
     Raises:
@@ -105,26 +111,56 @@ def load_model(model_dir):
         model.close()
         raise
     _models[model_dir] = model
+    _newest_seen[model_dir] = _newest(model_dir)
     return model
 
 
-def restore_model(testPicArr, model_dir=mnist_backward.MODEL_SAVE_PATH):
+def _newest(model_dir):
+    """What tells model_dir's newest checkpoint apart: (prefix, its .index's inode and time); None if none."""
+    try:
+        prefix = list_checkpoints(model_dir)[0]
+        st = os.stat(prefix + ".index")
+    except (OSError, IndexError):
+        return None
+    return prefix, st.st_ino, st.st_mtime_ns
+
+
+def _restore_newer(model, model_dir):
+    """Restores model from model_dir's newest checkpoint if it is not the newest there was when model was last
+    restored (a trainer writing beside the app at its prompt, training again in a notebook); if none newer can
+    be read, the weights restored before stay."""
+    newest = _newest(model_dir)
+    if newest is None or newest == _newest_seen.get(model_dir):
+        return
+    _newest_seen[model_dir] = newest  # tried once: a newest one that cannot be read is not warned of again
+    try:
+        restore_newest(model.restore, model_dir)
+    except UserError:
+        pass
+
+
+def restore_model(testPicArr, model_dir=None):
     """The course's function: predicted digits for prepared pictures.
 
     Args:
       testPicArr: float32 [N, 784].
+      model_dir: mnist_backward.MODEL_SAVE_PATH (as it is at the call) when None.
     Returns:
       int64 [N] digits, or -1 (after printing `No checkpoint file found`) when there is no checkpoint.
     """
+    model_dir = mnist_backward.MODEL_SAVE_PATH if model_dir is None else model_dir
     model = load_model(model_dir)
     if model is None:
         print("No checkpoint file found")
         return -1
+    _restore_newer(model, model_dir)  # as the course's restored the newest at each call
     return np.argmax(model.probabilities_of(testPicArr), axis=1)
 
 
 def picture_paths(paths):
-    """Expands folders into their pictures (by name; hidden files, subfolders and other files skipped).
+    """Expands folders into their pictures (by name; hidden files, subfolders and other files skipped). A path
+    that does not exist but names one that does read as a path typed at the prompt is (_typed_path: spaces and
+    quotes around it, a file:// address, a leading ~).
 
     Args:
       paths: files and folders as given.
@@ -133,6 +169,12 @@ def picture_paths(paths):
     """
     entries = []
     for path in paths:
+        if not os.path.lexists(path):
+            # a file:// address (copied from a browser, a file manager), a leading ~ the shell left (quoted), a
+            # carriage return from a list of Windows lines ($(cat list.txt)), quotes that came with a paste
+            typed = _typed_path(path)
+            if os.path.lexists(typed):
+                path = typed
         if not os.path.isdir(path):
             entries.append((path, None))
             continue
@@ -149,7 +191,7 @@ def picture_paths(paths):
     return entries
 
 
-def _try_prepare(entry, preprocess):
+def try_prepare(entry, preprocess):
     """prepare() for a (path, problem) entry of picture_paths: (array [784], None) or (None, what is wrong)."""
     path, problem = entry
     if problem is not None:
@@ -188,7 +230,15 @@ def _error(path, reason):
 
 
 def batch(paths, model_dir, preprocess):
-    """Batch mode: prints PATH<TAB>DIGIT<TAB>PROBABILITY for each picture in order. Returns the exit status."""
+    """Batch mode: prints PATH<TAB>DIGIT<TAB>PROBABILITY for each picture in order.
+
+    Args:
+      paths: pictures and folders, as given on the command line.
+      model_dir: the checkpoint directory.
+      preprocess: "mnist" or "seed" (see prepare).
+    Returns:
+      The exit status: 0, or 1 if there is no checkpoint or a picture could not be read.
+    """
     model = load_model(model_dir)
     if model is None:
         print("No checkpoint file found")
@@ -200,7 +250,7 @@ def batch(paths, model_dir, preprocess):
         for start in range(0, len(entries), CHUNK):
             chunk = entries[start:start + CHUNK]
             ready, arrays = [], []
-            results = pool.map(lambda entry: _try_prepare(entry, preprocess), chunk)
+            results = pool.map(lambda entry: try_prepare(entry, preprocess), chunk)
             for (path, _), (array, error) in zip(chunk, results):
                 if error is None:
                     ready.append(path)
@@ -230,6 +280,21 @@ def _edit_lines():
         readline.parse_and_bind("tab: complete")  # (no completer is set: readline's own, of file names)
 
 
+def _asking():
+    """Where the prompt's questions and replies to what is typed go: stdout, as the course had them, but for a
+    person typing at a terminal whose output goes to a file or a pipe (`> predictions.txt`): there they were
+    written in the file, out of sight, and the predictions ran on after them; they go to the terminal (stderr)."""
+    if sys.stdin.isatty() and not sys.stdout.isatty() and sys.stderr.isatty():
+        return sys.stderr
+    return sys.stdout
+
+
+def _input_of_its_own():
+    """Whether input() is not Python's own but one the program running us put in: a Jupyter notebook's kernel
+    asks in the notebook through it, and leaves sys.stdin as it was (a pipe no one writes to, or nothing)."""
+    return not isinstance(builtins.input, types.BuiltinFunctionType)
+
+
 def _ask(prompt):
     """input(prompt), or None at end of input (Ctrl+D, a closed pipe).
 
@@ -237,11 +302,16 @@ def _ask(prompt):
       UserError: a line of more than MAX_LINE characters from a pipe or a file (endless input, /dev/zero,
         would otherwise be held in memory until there is none left).
     """
-    if sys.stdin.isatty():  # a person typing: input()'s line editing; the terminal bounds the line
+    if sys.stdin.isatty() or _input_of_its_own():  # a person typing: input()'s line editing; the terminal (or
+        asking = _asking()                           # the notebook) bounds the line
+        if asking is not sys.stdout:
+            asking.write(prompt)
+            asking.flush()
+            prompt = ""
         try:
             return input(prompt)
         except EOFError:
-            print()
+            print(file=asking)
             return None
     sys.stdout.write(prompt)
     sys.stdout.flush()
@@ -277,19 +347,35 @@ def _pasted_forms(text):
     except ValueError:  # a quote left open
         words = []
     forms = words[:1] if len(words) == 1 else []
-    for form in forms + [text]:
-        if form.startswith("file://"):
-            try:
-                address = urllib.parse.urlsplit(form)
-            except ValueError:  # not an address after all (file://[x)
-                continue
-            if address.netloc in ("", "localhost"):
-                forms.append(urllib.parse.unquote(address.path, errors="surrogateescape"))
+    forms += [local for local in map(_local_path, forms + [text]) if local is not None]
     return forms + [os.path.expanduser(form) for form in forms + [text] if form.startswith("~")]
 
 
-def application(model_dir=mnist_backward.MODEL_SAVE_PATH, preprocess="mnist"):
-    """The course's prompt: a count, then that many paths, a prediction for each. Returns the exit status."""
+def _local_path(text):
+    """The path a file:// address of this machine names (file:///home/me/my%20digit.png), or None."""
+    if not text.startswith("file://"):
+        return None
+    try:
+        address = urllib.parse.urlsplit(text)
+    except ValueError:  # not an address after all (file://[x)
+        return None
+    if address.netloc not in ("", "localhost"):
+        return None
+    return urllib.parse.unquote(address.path, errors="surrogateescape")
+
+
+def application(model_dir=None, preprocess="mnist"):
+    """The course's prompt: a count, then that many paths, a prediction for each.
+
+    Args:
+      model_dir: the checkpoint directory; mnist_backward.MODEL_SAVE_PATH (as it is at the call) when None.
+      preprocess: "mnist" or "seed", as --preprocess.
+    Returns:
+      The exit status: 0, or 1 if there is no checkpoint or a picture could not be read.
+    Raises:
+      UserError: standard input is UTF-16, or holds a line longer than MAX_LINE.
+    """
+    model_dir = mnist_backward.MODEL_SAVE_PATH if model_dir is None else model_dir
     if load_model(model_dir) is None:
         print("No checkpoint file found")
         return 1
@@ -308,7 +394,7 @@ def application(model_dir=mnist_backward.MODEL_SAVE_PATH, preprocess="mnist"):
             testNum = 0
         if testNum > 0:
             break
-        print("Please enter a positive whole number (got %s)." % _quoted(answer.strip()))
+        print("Please enter a positive whole number (got %s)." % _quoted(answer.strip()), file=_asking())
     failed = 0
     for _ in range(testNum):
         testPic = _ask("the path of test picture:")
@@ -328,19 +414,23 @@ def application(model_dir=mnist_backward.MODEL_SAVE_PATH, preprocess="mnist"):
 
 
 def main(argv=None):
+    """Reads pictures as the command line argv says. argv None, from code of one's own (as the course's
+    main() was called), is no flag: the process's own arguments are its program's (a notebook kernel's
+    -f FILE), not this one's."""
     p = argparse.ArgumentParser(description="Read handwritten digits from pictures: at the course's prompt "
                                             "(no PATH) or in batch (PATH<TAB>DIGIT<TAB>PROBABILITY).",
                                 formatter_class=input_data.HelpFormatter)
     p.add_argument("paths", nargs="*", metavar="PATH", help="pictures or folders of pictures (none: prompt)")
-    p.add_argument("--model-dir", default=mnist_backward.MODEL_SAVE_PATH, help="checkpoint directory")
+    p.add_argument("--model-dir", default=mnist_backward.MODEL_SAVE_PATH, type=input_data.expand_user,
+                   help="checkpoint directory")
     p.add_argument("--preprocess", choices=PREPROCESSING, default="mnist",
                    help="mnist: find the ink, crop, scale to 20 px, centre by mass (reads real photos); "
                         "seed: the course's pre_pic (resize, invert, threshold)")
-    args = p.parse_args(argv)
+    args = p.parse_args([] if argv is None else argv)
     if args.paths:
         return batch(args.paths, args.model_dir, args.preprocess)
     return application(args.model_dir, args.preprocess)
 
 
 if __name__ == "__main__":
-    run_main(main, exit_now=True)
+    run_main(lambda: main(sys.argv[1:]), exit_now=True)

@@ -53,6 +53,24 @@ warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
 warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
 
 
+def _quiet_libtiff():
+    """Stops libtiff, which decodes compressed TIFFs for Pillow, writing its errors on stderr itself ("LZWDecode:
+    Not enough data at scanline 0 ...", a line or more beside the picture's own error line): Pillow silences its
+    warnings, not its errors, which reach us anyway as a decoder error. (Once, for the process, as the filters
+    above; where libtiff's symbols cannot be reached from Pillow's module, as on Windows, nothing changes.)"""
+    try:
+        import ctypes
+        from PIL import _imaging
+        handler = ctypes.CDLL(_imaging.__file__).TIFFSetErrorHandler  # (found in its libtiff, which it loads)
+    except (ImportError, OSError, AttributeError):
+        return
+    handler.restype, handler.argtypes = ctypes.c_void_p, [ctypes.c_void_p]
+    handler(None)
+
+
+_quiet_libtiff()
+
+
 class PictureError(Exception):
     """A picture that cannot be read or holds no digit; str() is a one-line reason."""
 
@@ -73,7 +91,12 @@ def open_picture(path, transpose=True, draft=None):
     try:
         info = os.stat(path)
     except FileNotFoundError:
-        raise PictureError("no such file")
+        try:
+            target = os.readlink(path)  # (a link whose target was moved or deleted: ls lists it)
+        except (OSError, ValueError):
+            raise PictureError("no such file") from None
+        raise PictureError("a symbolic link to %s, which leads nowhere"
+                           % (target if target.isprintable() else repr(target))) from None  # (one line)
     except PermissionError:  # a folder on the way that cannot be searched
         raise PictureError("permission denied")
     except OSError as e:  # a symlink loop, a file used as a folder in the path, ...
@@ -84,12 +107,14 @@ def open_picture(path, transpose=True, draft=None):
         raise PictureError("is a folder, not a picture")
     if not stat.S_ISREG(info.st_mode):  # reading a named pipe or a device could wait, or run, for ever
         raise PictureError("not a regular file (a named pipe, a device or a socket)")
+    opened = False  # (by Pillow, which read its header)
     try:
         if info.st_size == 0:
             raise PictureError("empty file (0 bytes)")
         # Opened from a file object, not by name: given a name, Pillow maps an uncompressed picture into memory
         # at its upright size, which garbles a TIFF stored turned (orientation 5 to 8; Pillow turns TIFFs itself).
         with open(path, "rb") as f, Image.open(f) as img:
+            opened = True
             width, height = img.size  # from the header: nothing decoded yet
             if width * height > MAX_PIXELS:
                 raise PictureError("%dx%d is %.0f megapixels, over the %d-megapixel limit; refused "
@@ -128,11 +153,24 @@ def open_picture(path, transpose=True, draft=None):
             raise PictureError("%s, a kind this Pillow cannot read (Pillow 11.3 can): save it as PNG or JPEG" % kind)
         if kind:
             raise PictureError("%s, a kind Pillow cannot read: save it as PNG or JPEG" % kind)
-        raise PictureError("not a picture (Pillow cannot identify it)")
+        raise PictureError(_unopened(path) or "not a picture (Pillow cannot identify it)")
     except PermissionError:
         raise PictureError("permission denied")
     except Exception as e:  # truncated or damaged data: Pillow raises OSError, SyntaxError, ValueError, ...
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        # Pillow's reason, from its header's reading, is terse ("Truncated File Read", "could not create decoder
+        # object"), but for a ValueError: a limit it sets (a PNG's text chunk that decompresses to over 1 MB).
+        unopened = None if opened or isinstance(e, ValueError) else _unopened(path)
+        if unopened:
+            raise PictureError(unopened)
+        reason = e.args[0] if len(e.args) == 1 and isinstance(e.args[0], bytes) else str(e)  # (a plain PNM's)
+        if isinstance(reason, bytes):
+            reason = reason.decode("ascii", "backslashreplace")
+        reason = reason.strip().splitlines()[0] if reason.strip() else type(e).__name__
+        number = re.fullmatch(r"invalid literal for int\(\) with base 10: b?('.*'|\".*\")", reason)
+        if number:  # (a plain PNM's number, or a header's, with a stray character: Python's own words)
+            reason = "a value that is not a whole number: %s" % number.group(1)
+        if re.fullmatch(r"decoder error -?\d+", reason):  # (a codec's failure, libtiff's: it says no more)
+            reason = "its data is damaged (Pillow's %s)" % reason
         raise PictureError("cannot decode the picture: %s" % reason)
 
 
@@ -158,8 +196,8 @@ def _unread_kind(path):
             head = f.read(1024)
     except OSError:
         return None
-    if head[4:8] == b"ftyp":  # major brand, minor version, compatible brands
-        brands = {head[i:i + 4] for i in range(8, min(len(head), 64, int.from_bytes(head[:4], "big")), 4)}
+    if head[4:8] == b"ftyp":
+        brands = _brands(head)
         if brands & {b"avif", b"avis"}:  # (AVIF is HEIF too)
             return None if _pillow_reads("an AVIF picture") else "an AVIF picture"
         if brands & set(_HEIF_BRANDS):
@@ -172,6 +210,91 @@ def _unread_kind(path):
         return "a PDF document"
     if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<") and re.search(rb"<svg[\s>/]", head):
         return "an SVG drawing"
+    return None
+
+
+def _brands(head):
+    """The brands named in the ftyp box a file (HEIF, AVIF, MP4) begins with: major brand, minor version (taken
+    for one: no brand is four zero bytes), compatible brands."""
+    return {head[i:i + 4] for i in range(8, min(len(head), 64, int.from_bytes(head[:4], "big")), 4)}
+
+
+# How the files of kinds of picture Pillow reads begin, and the kinds' names: a file that begins so, but that
+# Pillow cannot open, is such a picture cut short or damaged, not "not a picture".
+_SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "a", "PNG"), (b"\xff\xd8\xff", "a", "JPEG"), (b"GIF87a", "a", "GIF"),
+               (b"GIF89a", "a", "GIF"), (b"II*\0", "a", "TIFF"), (b"MM\0*", "a", "TIFF"), (b"II+\0", "a", "TIFF"),
+               (b"MM\0+", "a", "TIFF"), (b"8BPS", "a", "Photoshop"), (b"icns", "an", "ICNS"),
+               (b"\0\0\0\x0cjP  \r\n\x87\n", "a", "JPEG 2000"), (b"\xff\x4f\xff\x51", "a", "JPEG 2000"),
+               (b"qoif", "a", "QOI"), (b"\0\0\1\0", "an", "ICO"), (b"BM", "a", "BMP"), (b"RIFF", "a", "WebP"))
+
+_BMP_HEADERS = (12, 16, 40, 52, 56, 64, 108, 124)  # the sizes of a BMP's second header: its versions
+
+
+def _unopened(path):
+    """Why Pillow cannot open a file that begins as a picture of a kind it reads: a depth it does not read (a
+    12-bit JPEG, a 16-bit Photoshop picture), a TIFF's pixels it does not read (32-bit floats in colour), or the
+    file cut short or damaged; None for any other file."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 16)
+    except OSError:
+        return None
+    article, kind = next(((article, name) for start, article, name in _SIGNATURES if head.startswith(start)
+                          and (start != b"RIFF" or head[8:12] == b"WEBP")), (None, None))
+    if kind == "BMP" and len(head) >= 18 and int.from_bytes(head[14:18], "little") not in _BMP_HEADERS:
+        kind = None  # (two letters: a text file may begin so)
+    if head[4:8] == b"ftyp" and _brands(head) & {b"avif", b"avis"}:  # (where Pillow reads AVIF: see _unread_kind)
+        article, kind = "an", "AVIF"
+    depth = None
+    if kind == "JPEG":
+        depth = _jpeg_precision(head)
+    elif kind == "Photoshop" and len(head) >= 24:
+        depth = int.from_bytes(head[22:24], "big")  # bits a channel (1, 8, 16 or 32)
+    if kind == "TIFF" and _tiff_refusal(path) == "unknown pixel mode":
+        return ("a TIFF picture whose pixels, as its header gives them (bits and samples a pixel, floating point "
+                "or not), Pillow cannot read: save it as PNG or as an 8- or 16-bit TIFF")
+    if depth not in (None, 1, 8):
+        return ("a %d-bit %s picture, which Pillow cannot read (only 8-bit ones): save it as PNG or %s"
+                % (depth, kind, "as an 8-bit JPEG" if kind == "JPEG" else "with 8 bits a channel"))
+    if kind:
+        return ("cannot decode the picture: it begins as %s %s picture, but Pillow cannot open it (cut short or "
+                "damaged)" % (article, kind))
+    return None
+
+
+def _tiff_refusal(path):
+    """Pillow's reason for not opening the TIFF at path ("unknown pixel mode": samples of a size, a number or a
+    format it does not read, as 32-bit floats in colour), if its first directory holds where its pixels are and
+    they are all in the file; else None (cut short or damaged: a directory cut short reads as any pixels)."""
+    from PIL import TiffImagePlugin
+    try:
+        with open(path, "rb") as f:
+            ifd = TiffImagePlugin.ImageFileDirectory_v2(f.read(8))
+            f.seek(ifd.next)
+            ifd.load(f)
+            size = f.seek(0, os.SEEK_END)
+            ends = [offset + count for offset, count in zip(ifd.get(273) or ifd.get(324) or (),
+                                                             ifd.get(279) or ifd.get(325) or ())]
+            if not ends or max(ends) > size:
+                return None
+            f.seek(0)
+            TiffImagePlugin.TiffImageFile(f).close()
+    except Exception as e:
+        return str(e)
+    return None
+
+
+def _jpeg_precision(data):
+    """The bits a sample of the JPEG whose first bytes are data, from its frame header (SOFn); None if not there."""
+    at = 2
+    while at + 4 < len(data) and data[at] == 0xFF:
+        marker, length = data[at + 1], int.from_bytes(data[at + 2:at + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # (DHT, JPG and DAC are not frames)
+            return data[at + 4] if at + 4 < len(data) else None
+        if marker == 0xFF:  # (fill bytes)
+            at += 1
+            continue
+        at += 2 + length
     return None
 
 
@@ -189,12 +312,19 @@ def grey_levels(img, work_size=WORK_SIZE):
         grey = np.asarray(img, dtype=np.float32)
         if img.mode.startswith("I;16"):
             grey = grey / 65535.0
-        else:  # 32-bit integer or float: no fixed range, so stretch what is there to [0, 1]
+        else:  # 32-bit integer or float
             finite = np.isfinite(grey)
             if not finite.all():  # a float picture with NaN or infinities: clamp them to the finite range
                 lo, hi = (float(grey[finite].min()), float(grey[finite].max())) if finite.any() else (0.0, 0.0)
                 grey = np.nan_to_num(grey, nan=lo, posinf=hi, neginf=lo)
-            lo, span = float(grey.min()), float(grey.max()) - float(grey.min())  # in float64: +-3e38 overflow
+            lo, hi = float(grey.min()), float(grey.max())
+            # A float picture whose levels all lie in 0..1, or in 0..255 and reach 2 at least, is on that scale, as
+            # 16-bit is on 0..65535 (stretched, a faint smudge on a blank sheet was full-contrast ink). Between 1 and
+            # 2 it is not clear (a 0..1 picture resampled overshoots 1 a little), nor outside 0..255, nor for 32-bit
+            # integers (a PGM's or a PNG's are 16-bit, above): what is there is stretched to [0, 1].
+            if img.mode == "F" and lo >= 0 and (hi <= 1 or 2 <= hi <= 255):
+                lo, hi = 0.0, (1.0 if hi <= 1 else 255.0)
+            span = hi - lo  # (in float64: a range from -3e38 to 3e38 overflows float32)
             grey = ((grey.astype(np.float64) - lo) / max(span, 1e-12)).astype(np.float32)
         return np.asarray(_reduce(_image(grey), size), dtype=np.float32)
     if img.mode in ("LA", "PA", "RGBA", "RGBa", "La") or "transparency" in img.info:
@@ -871,11 +1001,26 @@ def mnist_input(path):
                 return mnist_array(colour)
             except PictureError:
                 raise blank from None
-    except PictureError:
+    except PictureError as e:
+        if str(e).startswith("no ink found"):
+            raise PictureError(str(e) + first_frame_note(path)) from None
         raise
     except Exception as e:  # an unusual mode or size the steps above do not handle: one line, not a traceback
         raise PictureError("cannot process this %s picture (%dx%d): %s" % (img.mode, img.width, img.height,
                                                                           str(e).strip() or type(e).__name__))
+
+
+def first_frame_note(path):
+    """For a picture of several frames (an animation: GIF, APNG, WebP) or pages (a TIFF), of which only the first
+    is read, what to add to its being blank: " (the first of its N frames, the only one read)"; else "". (Not
+    for a Photoshop picture, whose frames are its layers, all in the first, nor a photo's MPO: a depth map.)"""
+    try:
+        with open(path, "rb") as f, Image.open(f) as img:
+            frames = 1 if img.format in ("PSD", "MPO") else getattr(img, "n_frames", 1)
+            unit = "pages" if img.format == "TIFF" else "frames"
+    except Exception:  # (read once already: the note is left out)
+        return ""
+    return " (the first of its %d %s, the only one read)" % (frames, unit) if frames > 1 else ""
 
 
 def colour_contrast(img):
@@ -977,14 +1122,16 @@ def _reached(seeds, mask):
     return region
 
 
-def surroundings(grey, most=0.6, smooth=None):
+def surroundings(grey, most=0.9, smooth=None, contrast=2 * MIN_CONTRAST):
     """What lies around the sheet the digit is on: a dark frame, a dark margin of a scan, or a table around a
     photographed sheet; darker than the paper, along the whole of one side of the picture at least.
 
     Args:
       grey: float32 [H, W] grey levels (0 black).
-      most: the largest part of the picture it may cover.
+      most: the largest part of the picture it may cover (a sheet photographed from afar, on a table that fills
+        most of the picture; past 90% the paper's level, the 90th percentile, would be the table's).
       smooth: _median3(grey), if the caller has it.
+      contrast: how much darker than the paper it must be, at least.
     Returns:
       bool [H, W], or None where there is none (or it cannot be told from the digit: see below).
     """
@@ -1003,7 +1150,7 @@ def surroundings(grey, most=0.6, smooth=None):
     for side in range(4):
         edge = _median3(grey[wider[side]])[outer[side]].min(axis=side // 2)
         level = float(np.median(edge))
-        if paper - level >= 2 * MIN_CONTRAST and np.mean(edge < (paper + level) / 2) >= 0.95:
+        if paper - level >= contrast and np.mean(edge < (paper + level) / 2) >= 0.95:
             levels[side] = level
     if not levels:
         return None
@@ -1027,11 +1174,12 @@ def surroundings(grey, most=0.6, smooth=None):
     rest = dark & ~region
     # Taken only if there is one (a dark line a pixel in from the edge is not seen from it), something dark that
     # is not part of it is left (the digit: a digit cut out close to its ink, a 7 whose bar runs along the top,
-    # is all one piece) and it leaves most of the picture (a light digit on a dark board is the board).
+    # is all one piece) and it covers at most `most` of the picture. A light digit on a dark board, its strokes a
+    # tenth of the picture or more (so the paper's level is theirs), is the board: it is told by the box round the
+    # rest, which a digit's strokes fill far less than a sheet does (the board comes into the box).
     if not region.any() or rest.sum() < MIN_INK_PIXELS or region.mean() > most:
         return None
-    rows, cols = np.flatnonzero((~region).any(axis=1)), np.flatnonzero((~region).any(axis=0))
-    if region[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].mean() > 0.15:
+    if _box_share(region) > 0.15:
         return None
     if len(lined) == 1:
         # Along one side only it may be a detached stroke of a digit cut out close (the bar of a 5): taken only if
@@ -1042,6 +1190,29 @@ def surroundings(grey, most=0.6, smooth=None):
         if along[0] < 2 or along[-1] >= r.shape[1] - 2 or begins - reach < reach:
             return None
     return region
+
+
+def _box_share(region):
+    """How much of the box round the rest of the picture (what bool [H, W] region leaves: the sheet) region covers,
+    the box upright or, if less, turned as the rest's left edge is. A sheet photographed a little turned leaves the
+    table in each corner of an upright box (about a sixth of it at 6 degrees); a turned box fits it. A digit's strokes
+    leave the board inside their box, upright or turned: a ring leaves 21% of it in the corners at any angle."""
+    sheet = ~region
+    rows, cols = np.flatnonzero(sheet.any(axis=1)), np.flatnonzero(sheet.any(axis=0))
+    share = float(region[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].mean())
+    # The left edge's slope (columns per row): the median, over the rows, of how far the leftmost pixel moves in a
+    # tenth of the height. Along a turned rectangle's left side it moves by tan(angle); along the short stretch of
+    # its top or bottom side that is leftmost too, by far more, in fewer rows.
+    left = np.argmax(sheet[rows], axis=1)
+    k = max(1, len(rows) // 10)
+    slope = float(np.median((left[k:] - left[:-k]) / (rows[k:] - rows[:-k]))) if len(rows) > k else 0.0
+    if share <= 0.15 or abs(slope) < 0.02 or abs(slope) > 0.2:  # (upright, or turned by over 11 degrees)
+        return share
+    ys, xs = np.indices(region.shape, dtype=np.float32)
+    across, along = xs - slope * ys, ys + slope * xs  # constant across / along the left side (both scaled alike)
+    a, b = across[sheet], along[sheet]
+    box = (across >= a.min()) & (across <= a.max()) & (along >= b.min()) & (along <= b.max())
+    return min(share, float(region[box].mean()))
 
 
 def _step_noise(steps):
@@ -1466,11 +1637,22 @@ def _read(grey, margin=True):
     around = surroundings(grey, smooth=smooth)
     if around is None:
         # Or lighter than a dark sheet: a white-on-black drawing canvas in a screenshot, with the page around it, a
-        # board and the wall. It may cover more of the picture (the dark sheet holds a tenth of it at least, or it is
-        # taken for the paper), and what it surrounds must be mostly darker than it: a dark sheet, not the light
-        # paper itself (a page whose printed lines and digit are a tenth of it looks so from its sides).
-        light = surroundings(1.0 - grey, 0.9, 1.0 - smooth)
-        if light is not None and np.median(grey[~light]) < np.median(grey[light]) - 2 * MIN_CONTRAST:
+        # board and the wall. What it surrounds must be mostly darker than it: a dark sheet, not the light paper
+        # itself (a page whose printed lines and digit are a tenth of it looks so from its sides). A dark mode's
+        # window round its canvas is only a little lighter (0.1 to 0.2), yet its edge on a noiseless canvas is
+        # taken for ink from about 0.07 up: in a picture mostly dark (its median below 0.5) it is looked for from
+        # half MIN_CONTRAST (a one-off check: of 250 dark boards lit 0.1 to 0.3 lighter towards a side or
+        # round the edges, 100 of them blank, none came out otherwise). Not in others: the sides of a light sheet lit
+        # unevenly are often that much lighter, and the search that then follows (about 1 ms) finds nothing. Nor
+        # below four times the picture's noise: noise alone makes a side look about twice its level lighter (the
+        # lightest of its outer pixels against the 10th percentile), so that a noisy photo of a board was taken to
+        # have light surroundings, which reached into a stroke near a side and painted it over.
+        contrast = 2 * MIN_CONTRAST
+        if np.median(grey[::4, ::4]) < 0.5:
+            rows = grey[::max(1, grey.shape[0] // 16)]  # (about 16 rows, some 5,000 steps: enough for the noise)
+            contrast = min(contrast, max(MIN_CONTRAST / 2, 4 * _step_noise(np.diff(rows, axis=1).ravel())))
+        light = surroundings(1.0 - grey, smooth=1.0 - smooth, contrast=contrast)
+        if light is not None and np.median(grey[~light]) < np.median(grey[light]) - contrast:
             around = light
     if around is not None:  # a frame, a scan's margin, a table: not ink, but paper like the sheet's
         grown = _neighbours(around) > 0

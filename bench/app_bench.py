@@ -174,15 +174,11 @@ def score(model, pictures, preprocess):
       an unreadable picture counts as wrong.
     """
     import mnist_app
-    from mnist_picture import PictureError
     arrays, ok = [], []
     for path, _, _ in pictures:
-        try:
-            arrays.append(mnist_app.prepare(path, preprocess))
-            ok.append(True)
-        except PictureError:
-            arrays.append(np.zeros(784, np.float32))
-            ok.append(False)
+        array, error = mnist_app.try_prepare((path, None), preprocess)
+        arrays.append(array if error is None else np.zeros(784, np.float32))
+        ok.append(error is None)
     predicted = model.probabilities_of(np.stack(arrays)).argmax(axis=1)
     right = (predicted == np.array([p[1] for p in pictures])) & np.array(ok)
     kinds = np.array([p[2] for p in pictures])
@@ -352,15 +348,12 @@ def baseline(folder, model_dir, preprocess):
     import mnist_app
     import mnist_backward
     import mnist_forward
-    from mnist_picture import PictureError
     for path, problem in mnist_app.picture_paths([folder]):
-        try:
-            if problem:
-                raise PictureError(problem)
-            testPicArr = mnist_app.prepare(path, preprocess).reshape(1, 784)
-        except PictureError as e:
-            print("%s: error: %s" % (path, e), file=sys.stderr)
+        array, error = mnist_app.try_prepare((path, problem), preprocess)
+        if error is not None:
+            print("%s: error: %s" % (path, error), file=sys.stderr)
             continue
+        testPicArr = array.reshape(1, 784)
         with tf.Graph().as_default():
             x = tf.placeholder(tf.float32, [None, mnist_forward.INPUT_NODE])
             y = mnist_forward.forward(x, None)
@@ -420,7 +413,7 @@ def main(argv=None):
     import input_data  # numpy only: light enough for --help
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=input_data.HelpFormatter)
-    p.add_argument("--model-dir", default="./model/", help="checkpoint directory")
+    p.add_argument("--model-dir", default="./model/", type=input_data.expand_user, help="checkpoint directory")
     p.add_argument("--data-dir", default=None, help=input_data.DATA_DIR_HELP)
     p.add_argument("--count", type=int, default=600, help="photo-like pictures for the accuracy figures")
     p.add_argument("--framing-count", type=int, default=300,
@@ -432,7 +425,7 @@ def main(argv=None):
     p.add_argument("--preprocess", choices=("mnist", "seed"), default="mnist",
                    help="preprocessing for the speed figures")
     p.add_argument("--seed", type=int, default=2026, help="seed of the picture generator")
-    p.add_argument("--baseline", metavar="FOLDER", help=argparse.SUPPRESS)  # internal: the course's loop
+    p.add_argument("--baseline", metavar="FOLDER", help=argparse.SUPPRESS)  # internal: the course's app (baseline)
     args = p.parse_args(argv)
     if args.count < 1 or args.speed_count < 1 or args.sklearn_count < 0 or args.framing_count < 0:
         p.error("--count and --speed-count must be positive, --framing-count and --sklearn-count not negative")
@@ -465,8 +458,8 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    from mnist_common import run_main, exit_on_sigterm  # bad input (missing MNIST, ...) and Ctrl+C: one line
-    # SIGTERM: 143 through the clean-up of its temporary folders of pictures (a process it runs meanwhile is
-    # killed by subprocess.run, as on Ctrl+C)
-    exit_on_sigterm()
+    from mnist_common import run_main, exit_on_stop_signals  # bad input (missing MNIST, ...) and Ctrl+C: one line
+    # SIGTERM, SIGHUP: 143, 129 through the clean-up of its temporary folders of pictures (a process it runs
+    # meanwhile is killed by subprocess.run, as on Ctrl+C)
+    exit_on_stop_signals()
     run_main(main)

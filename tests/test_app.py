@@ -3,9 +3,11 @@ the prompt flow, batch mode, bad files, and a smoke run of bench/app_bench.py.
 
 Pictures are made here from real MNIST test digits (the `mnist` fixture) drawn onto canvases with Pillow.
 """
+import contextlib
 import io
 import os
 import re
+import select
 import shutil
 import signal
 import struct
@@ -16,7 +18,7 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageOps
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from conftest import ROOT, run_script, run_script_redirected, assert_no_traceback, _env
 from mnist_common import tf, list_checkpoints, EmaModel, UserError
@@ -47,6 +49,13 @@ def digit_grey(digit, size=(200, 160), box=(40, 20, 120), paper=1.0, ink=0.0):
     grey[top:top + side, left:left + side] = paper * (1 - cover) + ink * cover
     return grey
 
+
+
+def first_digits_grey(digits, *args, **kwargs):
+    """(i, digit_grey(the i-th test digit, *args, **kwargs)) for the first four of the digits fixture's."""
+    images, _ = digits
+    for i, image in enumerate(images[:4]):
+        yield i, digit_grey(image, *args, **kwargs)
 
 def to_image(grey):
     """float32 [H, W] in [0, 1] -> 8-bit greyscale PIL image."""
@@ -257,6 +266,21 @@ def test_digit_in_a_frame_on_a_scan_margin_or_on_a_table(tmp_path, digits):
                                                           ("margin", margin), ("table", table)])
 
 
+def test_small_sheet_on_a_table_that_fills_most_of_the_picture(tmp_path, digits):
+    # A sheet photographed from further away: the grey table around it covers 61% to 84% of the picture. Past 60%
+    # the table was left as it was, the sheet taken for a light stroke on it, and the digit misread.
+    rng = np.random.default_rng(6)
+    for i, grey in first_digits_grey(digits, (260, 220), (60, 40, 150), paper=0.9, ink=0.1):
+        tables = []
+        for scale, level in ((1.6, 0.35), (2.0, 0.45), (2.5, 0.25)):
+            h, w = int(220 * scale), int(260 * scale)
+            table = np.full((h, w), level, np.float32) + rng.normal(0, 0.03, (h, w)).astype(np.float32)
+            top, left = int(rng.integers(2, h - 222)), int(rng.integers(2, w - 262))
+            table[top:top + 220, left:left + 260] = grey
+            tables.append(("table%g" % scale, table))
+        assert_read_as_on_plain_paper(tmp_path, grey, i, tables)
+
+
 def test_light_digit_on_a_dark_canvas_with_light_surroundings(tmp_path, digits):
     # A screenshot of a drawing canvas, white on black, with the light page or window around it; a board photographed
     # with the wall around it: the light surroundings were taken for the paper and the dark canvas for the ink.
@@ -269,6 +293,61 @@ def test_light_digit_on_a_dark_canvas_with_light_surroundings(tmp_path, digits):
         wall[100:300, 160:360] = board
         one_side = np.concatenate([np.full((200, 60), 0.9, np.float32), board], axis=1)
         assert_read_as_on_plain_paper(tmp_path, board, i, [("page", page), ("wall", wall), ("one side", one_side)])
+
+
+def test_sheet_turned_a_little_on_a_table(tmp_path, digits):
+    # A sheet photographed a little turned leaves the table in the four corners of the upright box round the sheet
+    # (about a sixth of it at 6 degrees): that was taken for a digit's board showing between its strokes, the table left
+    # as it was and the digit misread.
+    rng = np.random.default_rng(8)
+    for i, grey in first_digits_grey(digits, (260, 220), (60, 40, 150), paper=0.9, ink=0.1):
+        tables = []
+        for turn in (-6, -4, 3, 5):
+            sheet = Image.fromarray(grey).rotate(turn, Image.BILINEAR, expand=True)
+            cover = np.asarray(Image.fromarray(np.ones_like(grey)).rotate(turn, Image.BILINEAR, expand=True))
+            h, w = cover.shape
+            table = np.full((h + 120, w + 160), 0.3, np.float32) + rng.normal(0, 0.02, (h + 120, w + 160))
+            table[60:60 + h, 80:80 + w] = table[60:60 + h, 80:80 + w] * (1 - cover) + np.asarray(sheet) * cover
+            tables.append(("turned%d" % turn, table.astype(np.float32)))
+        assert_read_as_on_plain_paper(tmp_path, grey, i, tables)
+    # what a turned sheet leaves of the table in its box, against the board round a light 0, upright or slanted
+    rows, cols = np.indices((120, 100))
+    for slope in (0.0, 0.1, 0.2):
+        across, along = (cols - 50) + slope * (rows - 60), (rows - 60) - slope * (cols - 50)
+        sheet = (np.abs(across) < 35) & (np.abs(along) < 50)
+        assert mnist_picture._box_share(~sheet) < 0.1, slope
+        assert mnist_picture._box_share((along / 50) ** 2 + (across / 35) ** 2 >= 1) > 0.15, slope
+
+
+def test_dark_mode_canvas_in_a_window_a_little_lighter(tmp_path, digits):
+    # A screenshot of a white-on-black canvas in a dark mode's window, 0.1 to 0.2 lighter than the canvas, with a
+    # few light labels in it: the window's edge round the canvas was taken for ink and the digit misread.
+    rng = np.random.default_rng(7)
+    for i, board in first_digits_grey(digits, (200, 200), (30, 30, 140), paper=0.05, ink=0.95):
+        shots = []
+        for lighter in (0.1, 0.15, 0.2):
+            shot = np.full((280, 360), 0.05 + lighter, np.float32)
+            for _ in range(3):  # labels and buttons
+                top, left = int(rng.integers(0, 270)), int(rng.integers(0, 320))
+                shot[top:top + 5, left:left + int(rng.integers(10, 40))] = 0.8
+            shot[40:240, 90:290] = board
+            shots.append(("window%g" % lighter, shot))
+        assert_read_as_on_plain_paper(tmp_path, board, i, shots)
+
+
+def test_noisy_photo_of_a_board_is_no_canvas_in_a_window(tmp_path, digits):
+    # A phone photo of a light digit on a dark board, its noise 0.05: noise alone makes the sides look 0.05 or more
+    # lighter than the board (the lightest of their outer pixels), the board was taken for a canvas in a window, and
+    # the light "window" reached through the noise into the base of a 2 near the side and painted it over (a 7).
+    images, _ = digits
+    for i in (1, 2, 3):
+        cover = Image.fromarray(images[i].reshape(28, 28)).resize((140, 140), Image.BICUBIC)
+        board = 0.1 + 0.8 * np.pad(np.clip(np.asarray(cover.filter(ImageFilter.MaxFilter(5))), 0, 1), 3)
+        photos = []
+        for seed in (1, 2):
+            rng = np.random.default_rng(seed)
+            photos.append(("noisy%d" % seed, board + rng.normal(0, 0.05, board.shape).astype(np.float32)))
+        assert_read_as_on_plain_paper(tmp_path, board.astype(np.float32), i, photos)
 
 
 def hard_shadow(shape, point, angle, dim, ramp=1.5):
@@ -704,6 +783,30 @@ def test_16_bit_pgm_is_read_on_its_own_scale(tmp_path, digits):
     assert aligned_difference(mnist_picture.mnist_input(pgm16(grey, "digit.pgm")), reference) < 0.03
 
 
+def test_float_picture_is_read_on_its_own_scale(tmp_path, digits):
+    # A 32-bit float picture (a TIFF from scientific or HDR software) whose levels all lie in 0..1, or in 0..255,
+    # is on that scale, as a 16-bit one is on 0..65535: not stretched from its darkest to its lightest pixel, which
+    # made a faint smudge on a blank sheet full-contrast ink (read as a digit), and a grey sheet's noise too.
+    def float_tiff(levels, name):
+        path = save(Image.fromarray(levels.astype(np.float32), "F"), tmp_path / name)
+        assert Image.open(path).mode == "F"
+        return path
+    rng = np.random.default_rng(4)
+    rows, cols = np.indices((300, 400))
+    smudge = 0.9 - 0.03 * np.exp(-((rows - 150) ** 2 + (cols - 200) ** 2) / 800.0) + rng.normal(0, 0.002, rows.shape)
+    grey_sheet = 0.6 + rng.normal(0, 0.004, rows.shape)
+    for name, sheet in (("smudge", smudge), ("grey", grey_sheet)):
+        for scale in (1, 255):
+            with pytest.raises(PictureError, match="no ink"):
+                mnist_picture.mnist_input(float_tiff(sheet * scale, "%s%d.tif" % (name, scale)))
+    grey = digit_grey(digits[0][0], paper=0.85, ink=0.2)
+    reference = mnist_picture.mnist_input(save(to_image(grey), tmp_path / "digit.png"))
+    # on 0..1, on 0..255, and on no fixed scale (stretched, as before)
+    for scale, offset in ((1, 0), (255, 0), (2.0, -1.0), (1000, 0)):
+        field = mnist_picture.mnist_input(float_tiff(grey * scale + offset, "digit%g%+g.tif" % (scale, offset)))
+        assert aligned_difference(field, reference) < 0.03, (scale, offset)
+
+
 def test_paper_grid_is_extended_along_a_gradient_not_past_a_bump():
     ramp = np.array([[0.2, 0.3, 0.4, 0.5]] * 3, np.float32)  # a gradient across, level down
     extended = mnist_picture._extended(ramp)
@@ -744,6 +847,177 @@ def test_bad_files_raise_one_line_errors(tmp_path, digits):
                                                 str(tmp_path / "large.png")).value)
 
 
+def test_damaged_compressed_tiff_is_one_line_without_libtiffs_own_messages(tmp_path, digits):
+    # libtiff, which decodes compressed TIFFs for Pillow, wrote its own errors on stderr ("LZWDecode: Not enough
+    # data at scanline 0 ...", "JPEGLib: Quantization table 0x00 was not defined."), beside the error line, which
+    # said only "decoder error -2".
+    grey = to_image(digit_grey(digits[0][0]))
+    paths = []
+    for compression in ("tiff_lzw", "tiff_adobe_deflate", "packbits", "jpeg"):
+        path = save(grey, tmp_path / ("%s.tif" % compression), compression=compression)
+        with Image.open(path) as img:
+            start, length = img.tag_v2[273][0], img.tag_v2[279][0]  # the first strip's offset and byte count
+        data = bytearray(open(path, "rb").read())
+        data[start:start + length] = bytes(range(256)) * (length // 256) + bytes(length % 256)
+        open(path, "wb").write(data)
+        paths.append(path)
+    code = ("import sys, mnist_picture\n"
+            "for path in sys.argv[1:]:\n"
+            "    try:\n"
+            "        mnist_picture.mnist_input(path)\n"
+            "    except mnist_picture.PictureError as e:\n"
+            "        print(e)\n")
+    proc = subprocess.run([sys.executable, "-c", code, *paths], cwd=ROOT, env=_env(), capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stderr == ""
+    assert proc.stdout.splitlines() == ["cannot decode the picture: its data is damaged (Pillow's decoder error -2)"
+                                        ] * len(paths)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # (Pillow's, of a TIFF cut short: the app sets it so itself)
+def test_pictures_cut_short_or_of_depths_pillow_cannot_read_are_not_called_no_pictures(tmp_path, digits):
+    # A TIFF, a PNG, a GIF cut short (a download or a copy that stopped), so that Pillow cannot even open it, a
+    # 12-bit JPEG and a 16-bit Photoshop picture were all "not a picture (Pillow cannot identify it)": the user
+    # was told the file is not a picture at all; a WebP or a JPEG so cut short was "could not create decoder
+    # object", "Truncated File Read".
+    grey = to_image(digit_grey(digits[0][0]))
+    cut = {}
+    for name, options in (("a.tif", {"compression": "tiff_lzw"}), ("b.png", {}), ("c.gif", {}), ("d.jpg", {}),
+                          ("e.webp", {})):
+        data = open(save(grey, tmp_path / name, **options), "rb").read()
+        cut[name] = data[:len(data) // 2] if name == "a.tif" else data[:40] if name == "b.png" else data[:60]
+        # (a TIFF's IFD is at its end; a PNG cut inside its header is found truncated as it is opened, and said so)
+    for name, data in cut.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(PictureError) as e:
+            mnist_picture.open_picture(str(tmp_path / name))
+        kind = {"a.tif": "TIFF", "b.png": "PNG", "c.gif": "GIF", "d.jpg": "JPEG", "e.webp": "WebP"}[name]
+        assert str(e.value) == ("cannot decode the picture: it begins as a %s picture, but Pillow cannot open it "
+                                "(cut short or damaged)" % kind), name
+    jpeg = bytearray(open(save(grey, tmp_path / "f.jpg"), "rb").read())
+    sof = jpeg.index(b"\xff\xc0")
+    jpeg[sof + 1], jpeg[sof + 4] = 0xC1, 12  # extended sequential, 12 bits a sample (a medical or a raw export)
+    (tmp_path / "twelve.jpg").write_bytes(jpeg)
+    h, w = grey.height, grey.width
+    (tmp_path / "deep.psd").write_bytes(b"8BPS" + struct.pack(">H6xHIIHH", 1, 1, h, w, 16, 1) + bytes(4 * 3 + 2)
+                                        + (np.asarray(grey).astype(">u2") * 257).tobytes())
+    (tmp_path / "grey.psd").write_bytes(b"8BPS" + struct.pack(">H6xHIIHH", 1, 1, h, w, 8, 1) + bytes(4 * 3 + 2)
+                                        + np.asarray(grey).tobytes())  # as a check: 8 bits, which Pillow reads
+    assert mnist_picture.open_picture(str(tmp_path / "grey.psd")).size == grey.size
+    for name, message in (("twelve.jpg", "a 12-bit JPEG picture, which Pillow cannot read (only 8-bit ones): "
+                                         "save it as PNG or as an 8-bit JPEG"),
+                          ("deep.psd", "a 16-bit Photoshop picture, which Pillow cannot read (only 8-bit ones): "
+                                       "save it as PNG or with 8 bits a channel")):
+        with pytest.raises(PictureError) as e:
+            mnist_picture.open_picture(str(tmp_path / name))
+        assert str(e.value) == message
+    # a PNG whose text chunk (a comment, XMP) decompresses to more than Pillow's limit keeps Pillow's reason
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    png = open(save(grey, tmp_path / "g.png"), "rb").read()
+    comment = chunk(b"zTXt", b"Comment\0\0" + zlib.compress(b"x" * 3_000_000))
+    (tmp_path / "commented.png").write_bytes(png[:33] + comment + png[33:])  # (after the 33 bytes to IHDR's end)
+    with pytest.raises(PictureError, match=r"^cannot decode the picture: Decompressed data too large"):
+        mnist_picture.open_picture(str(tmp_path / "commented.png"))
+    # a TIFF of pixels Pillow does not read (32-bit floats in colour: HDR software's) is not called damaged
+    float_rgb = tmp_path / "hdr.tif"
+    h, w = grey.height, grey.width
+    entries = [(256, 3, w), (257, 3, h), (258, 3, 32), (259, 3, 1), (262, 3, 2), (273, 4, 8 + 2 + 12 * 10 + 4),
+               (277, 3, 3), (278, 3, h), (279, 4, 12 * w * h), (339, 3, 3)]  # (339: floating point samples)
+    float_rgb.write_bytes(b"II*\0" + struct.pack("<IH", 8, len(entries))
+                          + b"".join(struct.pack("<HHI" + ("I" if kind == 4 else "HH"), tag, kind, 1, value,
+                                                 *([] if kind == 4 else [0])) for tag, kind, value in entries)
+                          + struct.pack("<I", 0) + np.repeat(np.asarray(grey, "<f4") / 255, 3).tobytes())
+    with pytest.raises(PictureError) as e:
+        mnist_picture.open_picture(str(float_rgb))
+    assert str(e.value) == ("a TIFF picture whose pixels, as its header gives them (bits and samples a pixel, "
+                            "floating point or not), Pillow cannot read: save it as PNG or as an 8- or 16-bit TIFF")
+    (tmp_path / "text.png").write_text("not a picture\n")
+    with pytest.raises(PictureError, match=r"^not a picture \(Pillow cannot identify it\)$"):
+        mnist_picture.open_picture(str(tmp_path / "text.png"))
+    (tmp_path / "notes.bmp").write_text("BMW service notes: oil changed at 60,000 km\n")  # (as a BMP begins)
+    with pytest.raises(PictureError) as e:
+        mnist_picture.open_picture(str(tmp_path / "notes.bmp"))
+    assert "BMP" not in str(e.value)
+
+
+def test_a_blank_first_frame_of_an_animation_or_page_of_a_tiff_is_said_so(tmp_path, digits):
+    # Only the first frame of an animation (a GIF, an APNG, a WebP) or the first page of a TIFF is read; one whose
+    # first frame is blank (an animation of the digit being written, a scan's blank cover page) was "the picture
+    # looks blank", which the user, seeing the digit in a viewer, could not make sense of.
+    digit = to_image(digit_grey(digits[0][0]))
+    blank = Image.new("L", digit.size, 255)
+    cases = {"written.gif": "frames", "written.png": "frames", "written.webp": "frames", "scan.tif": "pages"}
+    for name, unit in cases.items():
+        frames = [blank.convert("RGB"), digit.convert("RGB")] if name != "written.gif" else [blank, digit]
+        path = save(frames[0], tmp_path / name, save_all=True, append_images=frames[1:], duration=100)
+        for preprocess in ("mnist", "seed"):
+            with pytest.raises(PictureError) as e:
+                mnist_app.prepare(path, preprocess)
+            assert str(e.value) == ("no ink found: the picture looks blank (the first of its 2 %s, the only one "
+                                    "read)" % unit), (name, preprocess)
+    # one frame: as before
+    with pytest.raises(PictureError, match=r"^no ink found: the picture looks blank$"):
+        mnist_app.prepare(save(blank, tmp_path / "blank.gif"), "mnist")
+
+
+def test_a_damaged_plain_text_pnm_picture_is_said_so_in_words(tmp_path):
+    # A plain (text) PGM or PBM with a stray character among its numbers was "b'Invalid token for this mode: x'"
+    # (a bytes object's repr) or "invalid literal for int() with base 10: b'2x5'" (Python's own words).
+    (tmp_path / "a.pgm").write_text("P2\n4 2\n255\n255 255 2x5 255\n255 255 255 255\n")
+    (tmp_path / "b.pbm").write_text("P1\n4 2\n0 0 1 0\n0 x 0 0\n")
+    for name, reason in (("a.pgm", "a value that is not a whole number: '2x5'"),
+                         ("b.pbm", "Invalid token for this mode: x")):
+        with pytest.raises(PictureError) as e:
+            mnist_picture.open_picture(str(tmp_path / name))
+        assert str(e.value) == "cannot decode the picture: " + reason
+
+
+def test_batch_takes_a_file_address_as_the_prompt_does(tmp_path, digits):
+    # A picture's file:// address (a browser's, a file manager's Copy) given on the command line was "no such file",
+    # where the prompt takes it.
+    folder = tmp_path / "my digits"
+    folder.mkdir()
+    path = save(to_image(digit_grey(digits[0][0])), folder / "seven one.png")
+    address = "file://" + str(folder).replace(" ", "%20")
+    entries = mnist_app.picture_paths([address + "/seven%20one.png", address, "file://localhost" + path,
+                                       address + "/missing.png"])
+    assert entries == [(path, None), (path, None), (path, None), (address + "/missing.png", None)]
+    # nor were a path ending in a carriage return (python mnist_app.py $(cat list.txt), a list of Windows lines) or
+    # one in quotes that came with a paste (a path that does exist is taken as it is)
+    assert mnist_app.picture_paths([path + "\r", "'%s'" % path]) == [(path, None), (path, None)]
+    _, error = mnist_app.try_prepare(entries[-1], "mnist")
+    assert error == "no such file"
+
+
+def test_batch_takes_a_leading_tilde_the_shell_left_as_the_home_folder(tmp_path, digits, monkeypatch):
+    # "~/Pictures/my digit.png" (quoted for its space: the shell leaves the ~) was "no such file", where the
+    # prompt and --model-dir take ~ as the home folder; a file or folder named ~ in the working directory is still
+    # what such a path names first.
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home" / "Pictures").mkdir(parents=True)
+    path = save(to_image(digit_grey(digits[0][0])), tmp_path / "home" / "Pictures" / "my digit.png")
+    monkeypatch.chdir(tmp_path)
+    assert mnist_app.picture_paths(["~/Pictures/my digit.png", "~/Pictures"]) == [(path, None), (path, None)]
+    (tmp_path / "~").mkdir()
+    own = save(to_image(digit_grey(digits[0][0])), tmp_path / "~" / "my digit.png")
+    assert mnist_app.picture_paths(["~/my digit.png"]) == [("~/my digit.png", None)]
+    assert os.path.samefile("~/my digit.png", own)
+
+
+def test_a_picture_that_is_a_symbolic_link_to_nothing_is_named_so(tmp_path):
+    # A picture that is a symbolic link whose target was moved or deleted (a folder of links into a data set)
+    # was "no such file", though ls lists it.
+    os.symlink("../moved/seven.png", str(tmp_path / "seven.png"))
+    for preprocess in ("mnist", "seed"):
+        with pytest.raises(PictureError) as e:
+            mnist_app.prepare(str(tmp_path / "seven.png"), preprocess)
+        assert str(e.value) == "a symbolic link to ../moved/seven.png, which leads nowhere"
+    assert mnist_app.picture_paths([str(tmp_path)]) == [(str(tmp_path / "seven.png"), None)]
+    with pytest.raises(PictureError, match="^no such file$"):
+        mnist_picture.open_picture(str(tmp_path / "missing.png"))
+
+
 def test_pictures_of_kinds_pillow_cannot_read_are_named_as_such(trained_model, tmp_path, capsys):
     # An iPhone's photo (HEIC) or a JPEG XL picture was "not a picture (Pillow cannot identify it)", and a folder
     # of iPhone photos "no pictures in this folder".
@@ -769,7 +1043,8 @@ def test_pictures_of_kinds_pillow_cannot_read_are_named_as_such(trained_model, t
     expected = unread({"IMG_0001.HEIC": "a HEIC/HEIF picture", "boxed.jxl": "a JPEG XL picture",
                        "photo.heif": "a HEIC/HEIF picture", "scan.jxl": "a JPEG XL picture"})
     if mnist_picture._pillow_reads("an AVIF picture"):  # (Pillow 10 does not: see the next test)
-        expected.append("%s: error: not a picture (Pillow cannot identify it)" % (tmp_path / "x.avif"))
+        expected.append("%s: error: cannot decode the picture: it begins as an AVIF picture, but Pillow cannot open "
+                        "it (cut short or damaged)" % (tmp_path / "x.avif"))
     else:
         expected.append("%s: error: an AVIF picture, a kind this Pillow cannot read (Pillow 11.3 can): save it as "
                         "PNG or JPEG" % (tmp_path / "x.avif"))
@@ -912,6 +1187,43 @@ def test_restore_model_restores_once(trained_model, digits, capsys, monkeypatch)
     empty = os.path.join(str(trained_model), "..", "no_model_here")
     assert mnist_app.restore_model(images, empty) == -1
     assert capsys.readouterr().out.strip() == "No checkpoint file found"
+
+
+def test_restore_model_takes_a_newer_checkpoint(trained_model, digits, tmp_path, monkeypatch, capsys):
+    # The course's restore_model restored the newest checkpoint at each call; restored once, it went on with the
+    # first one for good: in a notebook that trained again, or at the prompt beside a trainer, the older model.
+    import mnist_backward
+    images, labels = digits
+    model_dir = str(tmp_path / "m")
+    shutil.copytree(trained_model, model_dir)
+    monkeypatch.setattr(mnist_app, "_models", {})
+    monkeypatch.setattr(mnist_app, "_newest_seen", {}, raising=False)
+    mnist_app.restore_model(images, model_dir)
+    assert mnist_app._models[model_dir].checkpoint == os.path.join(model_dir, "mnist_model-500")
+    mnist_app.restore_model(images, model_dir)
+    assert mnist_backward.backward(_mnist_of(images, labels), steps=502, batch_size=5, model_dir=model_dir,
+                                   log_every=1) == 502
+    capsys.readouterr()
+    built = len(mnist_app._models)
+    mnist_app.restore_model(images, model_dir)
+    assert mnist_app._models[model_dir].checkpoint == os.path.join(model_dir, "mnist_model-502")
+    assert len(mnist_app._models) == built  # the same model, restored again
+    for name in os.listdir(model_dir):  # a newest one that cannot be read: the weights before stay, warned once
+        if name.startswith("mnist_model-502.data"):
+            open(os.path.join(model_dir, name), "r+b").truncate(10)
+    os.utime(os.path.join(model_dir, "mnist_model-502.index"), ns=(1, 1))
+    mnist_app.restore_model(images, model_dir)
+    mnist_app.restore_model(images, model_dir)
+    assert capsys.readouterr().err.count("warning: cannot read checkpoint %s-502" % os.path.join(model_dir,
+                                                                                               "mnist_model")) == 1
+
+
+def _mnist_of(images, labels):
+    """A Datasets whose training set is images [N, 784] with integer labels [N] (one-hot for the trainer)."""
+    import input_data
+    one_hot = input_data.dense_to_one_hot(np.asarray(labels, np.int64))
+    train = input_data.DataSet(np.asarray(images, np.float32), one_hot, seed=0)
+    return input_data.Datasets(train=train, validation=None, test=None)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -1063,47 +1375,92 @@ def test_prompt_ctrl_c_exits_130(trained_model):
     assert "Traceback" not in err and err.strip() == "Interrupted."
 
 
-def test_prompt_at_a_terminal_edits_lines_and_completes_file_names(trained_model, pictures, tmp_path):
-    # At a terminal the prompt is input()'s, which edits lines only once readline is loaded: the arrow keys
-    # typed to mend a path came in as escape codes ("no such file"), and Tab as a tab.
-    import pty
-    import select
-    folder, paths, labels = pictures
-    shutil.copy(paths[2], tmp_path / "unique-name.png")
-    main, child = pty.openpty()
-    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "mnist_app.py"), "--model-dir", trained_model],
-                            cwd=str(tmp_path), env=_env({"TERM": "xterm"}), stdin=child, stdout=child,
-                            stderr=child, close_fds=True)
-    os.close(child)
-    seen = b""
+def _terminal_reader(fd):
+    """until(text): reads what the terminal at fd shows until text, waiting for it (no sleep), and looks past it
+    from then on; fails if the terminal closes first, or shows nothing for 2 minutes."""
+    seen = [b""]
 
-    def until(text):  # what the terminal shows, up to text (waits for it: no sleep)
-        nonlocal seen
-        while text.encode() not in seen:
-            ready, _, _ = select.select([main], [], [], 120)
+    def until(text):
+        while text.encode() not in seen[0]:
+            ready, _, _ = select.select([fd], [], [], 120)
             try:
-                chunk = os.read(main, 4096) if ready else b""
+                chunk = os.read(fd, 4096) if ready else b""
             except OSError:  # (EIO: the app has ended)
                 chunk = b""
-            assert chunk, (text, seen)
-            seen += chunk
+            assert chunk, (text, seen[0])
+            seen[0] += chunk
+        seen[0] = seen[0].split(text.encode(), 1)[1]
+    return until
+
+
+@contextlib.contextmanager
+def app_at_a_terminal(model_dir, cwd, stdout=None):
+    """Runs mnist_app.py (the prompt) in cwd at a terminal of its own (TERM=xterm), its output there unless
+    stdout (a file) is given; yields (the process, the terminal's fd, _terminal_reader of it); ends both after."""
+    import pty
+    main, child = pty.openpty()
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "mnist_app.py"), "--model-dir", model_dir],
+                            cwd=str(cwd), env=_env({"TERM": "xterm"}), stdin=child,
+                            stdout=child if stdout is None else stdout, stderr=child, close_fds=True)
+    os.close(child)
     try:
-        until("input the number of test pictures:")
-        os.write(main, b"2\n")
-        until("the path of test picture:")
-        # a Z typed by mistake before the last letter: left arrow, then backspace
-        os.write(main, paths[2][:-1].encode() + b"Z" + paths[2][-1:].encode() + b"\x1b[D\x7f\n")
-        until("the path of test picture:")
-        os.write(main, b"uniq\t\n")  # Tab completes the file name
-        until("The prediction number is:")
-        seen = seen.split(b"The prediction number is:", 1)[1]
-        until("The prediction number is:")
-        assert proc.wait(timeout=60) == 0
+        yield proc, main, _terminal_reader(main)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
         os.close(main)
+
+
+def test_prompt_at_a_terminal_edits_lines_and_completes_file_names(trained_model, pictures, tmp_path):
+    # At a terminal the prompt is input()'s, which edits lines only once readline is loaded: the arrow keys
+    # typed to mend a path came in as escape codes ("no such file"), and Tab as a tab.
+    folder, paths, labels = pictures
+    shutil.copy(paths[2], tmp_path / "unique-name.png")
+    with app_at_a_terminal(trained_model, tmp_path) as (proc, terminal, until):
+        until("input the number of test pictures:")
+        os.write(terminal, b"2\n")
+        until("the path of test picture:")
+        # a Z typed by mistake before the last letter: left arrow, then backspace
+        os.write(terminal, paths[2][:-1].encode() + b"Z" + paths[2][-1:].encode() + b"\x1b[D\x7f\n")
+        until("The prediction number is:")
+        until("the path of test picture:")
+        os.write(terminal, b"uniq\t\n")  # Tab completes the file name
+        until("The prediction number is:")
+        assert proc.wait(timeout=60) == 0
+
+
+def test_prompt_at_a_terminal_whose_output_is_redirected_asks_on_the_terminal(trained_model, pictures, tmp_path):
+    # `python mnist_app.py > predictions.txt`, typed at: the questions went into the file, out of sight, and the
+    # predictions ran on after them ("input the number of test pictures:the path of test picture:The ...").
+    folder, paths, labels = pictures
+    with open(tmp_path / "predictions.txt", "w") as out, \
+            app_at_a_terminal(trained_model, tmp_path, stdout=out) as (proc, terminal, until):
+        until("input the number of test pictures:")
+        os.write(terminal, b"none\n")
+        until("Please enter a positive whole number (got 'none').")
+        until("input the number of test pictures:")
+        os.write(terminal, b"2\n")
+        until("the path of test picture:")
+        os.write(terminal, paths[0].encode() + b"\n")
+        until("the path of test picture:")
+        os.write(terminal, b"\x04")  # Ctrl+D: input ends
+        assert proc.wait(timeout=60) == 0
+    assert (tmp_path / "predictions.txt").read_text() == "The prediction number is: %d\n" % labels[0]
+
+
+def test_prompt_in_a_notebook_asks_through_its_input(trained_model, pictures, monkeypatch, capsys):
+    # A Jupyter kernel asks in the notebook through the input() it puts in, and leaves sys.stdin as it was (a
+    # pipe no one writes to: read, it waited for ever; or at its end: the app ended at once, nothing asked). The
+    # course's application() used input().
+    import builtins
+    folder, paths, labels = pictures
+    answers, asked = ["1", paths[0]], []
+    monkeypatch.setattr(builtins, "input", lambda prompt="": asked.append(prompt) or answers.pop(0))
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    assert mnist_app.application(trained_model) == 0
+    assert asked == ["input the number of test pictures:", "the path of test picture:"]
+    assert capsys.readouterr().out == "The prediction number is: %d\n" % labels[0]
 
 
 # ---------------------------------------------------------------------------------------------------------
