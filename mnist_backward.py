@@ -17,7 +17,7 @@ import time
 # mnist_common first: it readies the standard streams and quiets TensorFlow, which loads when first used.
 from mnist_common import (tf, run_main, check_model_dir, claim_model_dir, error_reason, holding_model_dir,
                           own_checkpoints, release_model_dir, remove_save_leftovers, restore_newest, session_config,
-                          tf_path, UserError)
+                          stop_signal, tf_path, UserError)
 import numpy as np
 import input_data
 import mnist_forward
@@ -316,7 +316,8 @@ def backward(mnist, steps=None, batch_size=None, model_dir=None, log_every=None,
             # the run at the next step, with a checkpoint. (Python lets only the main thread set handlers:
             # elsewhere they stay as they are. A signal ignored when we were started stays ignored, as a shell
             # script's `&` does with Ctrl+C and `nohup` with SIGHUP. Windows has no SIGHUP.)
-            interrupted = []
+            # (A stop signal that came before, and whose exception TensorFlow lost on the way: stop_signal.)
+            interrupted = [stop_signal()] if stop_signal() else []
             previous = {s: signal.signal(s, lambda signum, frame: interrupted.append(signum))
                         for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None
                         if threading.current_thread() is threading.main_thread()

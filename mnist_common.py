@@ -192,6 +192,7 @@ def run_main(main, exit_now=False):
     output is flushed, without Python's teardown, which with TensorFlow loaded takes most of a second and has
     nothing to do for these scripts (their checkpoints and other files are closed by then).
     """
+    previous = note_interrupts()  # (a Ctrl+C that TensorFlow lost before training: the trainer still stops)
     try:
         status = main()
     except SystemExit as e:  # argparse's usage errors and --help
@@ -215,6 +216,9 @@ def run_main(main, exit_now=False):
     except KeyboardInterrupt:
         print("\nInterrupted.", file=sys.stderr)
         status = 130
+    finally:
+        if signal.getsignal(signal.SIGINT) is _stop_handler and previous is not _stop_handler:
+            signal.signal(signal.SIGINT, previous)  # (run_main called from code: its Ctrl+C as it was)
     status = input_data.flush_stdout(status)
     if exit_now:
         try:
@@ -225,13 +229,49 @@ def run_main(main, exit_now=False):
     sys.exit(status or 0)
 
 
+_stop_signals = []  # the stop signals received by _stop_handler, first first
+
+
+def _stop_handler(signum, frame):
+    """Ends the program for a stop signal: Ctrl+C (SIGINT) raises KeyboardInterrupt, SIGTERM and SIGHUP
+    SystemExit(128 + signum). The signal is noted first, for stop_signal() and check_stop(): Python raises the
+    exception in whatever code is running, and TensorFlow's C++ code, calling back into Python (its nest
+    functions), can print it and carry on as if nothing came (seen once in CI: a benchmark trained on)."""
+    _stop_signals.append(signum)
+    check_stop()
+
+
+def stop_signal():
+    """The first stop signal received through _stop_handler, or None."""
+    return _stop_signals[0] if _stop_signals else None
+
+
+def check_stop():
+    """Raises again the exception of a stop signal received (_stop_handler), if one was: for loops that would
+    otherwise run on after it was lost."""
+    if _stop_signals:
+        if _stop_signals[0] == signal.SIGINT:
+            raise KeyboardInterrupt
+        sys.exit(128 + _stop_signals[0])
+
+
+def note_interrupts():
+    """From a program's main thread: Ctrl+C raises KeyboardInterrupt, as by default, and is noted too
+    (_stop_handler). A handler set otherwise (ignored, one's own) is left so. Returns the handler before."""
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.default_int_handler and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _stop_handler)
+    return previous
+
+
 def exit_on_stop_signals():
     """For a benchmark's own process, from its main thread: SIGTERM (kill, timeout) and SIGHUP (the terminal
     closed) end it with 143 and 129, as they would, but as SystemExit, through its clean-up (the with blocks
-    that remove its temporary directories). A signal ignored or handled already (nohup) is left so."""
+    that remove its temporary directories). A signal ignored or handled already (nohup) is left so. The
+    signal is noted (_stop_handler), so that its timing loops can raise it again (check_stop) if it was lost."""
     for signum in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):  # (Windows has no SIGHUP)
         if signum is not None and signal.getsignal(signum) == signal.SIG_DFL:
-            signal.signal(signum, lambda signum, frame: sys.exit(128 + signum))
+            signal.signal(signum, _stop_handler)
 
 
 def check_model_dir(model_dir):

@@ -349,6 +349,42 @@ def test_full_run_sigterm_leaves_no_trainer_and_no_temporary_directory(mnist_dir
 
 @pytest.mark.parametrize("signum, status, err", [(signal.SIGTERM, 143, ""), (signal.SIGINT, 130, "\nInterrupted.\n"),
                                                  (signal.SIGHUP, 129, "")])
+def test_train_speed_stops_on_a_signal_whose_exception_was_lost(mnist_dir, monkeypatch, capsys, signum, status, err):
+    # Python raises the signal's exception in whatever code runs, and TensorFlow's C++ code calling back into
+    # Python can print it and carry on (seen in CI, a Ctrl+C while the course loop built its graph): it trained on
+    import mnist_common
+    import mnist_forward
+    import train_speed
+    from mnist_common import run_main, exit_on_stop_signals
+    monkeypatch.setattr(mnist_common, "_stop_signals", [])  # (this process's own record stays as it was)
+    forward = mnist_forward.forward
+
+    def forward_losing_the_signal(*args):
+        try:
+            os.kill(os.getpid(), signum)
+        except (KeyboardInterrupt, SystemExit):
+            pass  # lost, as TensorFlow's code can lose it
+        else:
+            raise AssertionError("the signal raised nothing")
+        return forward(*args)
+
+    monkeypatch.setattr(mnist_forward, "forward", forward_losing_the_signal)
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        exit_on_stop_signals()
+        with pytest.raises(SystemExit) as e:
+            run_main(lambda: train_speed.main(["--steps", "300", "--rounds", "1", "--no-keras", "--no-torch",
+                                               "--no-processes", "--data-dir", mnist_dir]))
+    finally:
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
+    out, error = capsys.readouterr()
+    assert e.value.code == status, out + error
+    assert error == err and out.startswith("Training speed, 300 steps each") and "course loop" not in out, out
+
+
+@pytest.mark.parametrize("signum, status, err", [(signal.SIGTERM, 143, ""), (signal.SIGINT, 130, "\nInterrupted.\n"),
+                                                 (signal.SIGHUP, 129, "")])
 def test_train_speed_sigterm_removes_its_temporary_directories(mnist_dir, tmp_path, signum, status, err):
     # it died at once, leaving the model directories of its rounds behind in $TMPDIR; and a signal sent on its
     # first line (as here) came while tempfile was making the directory, which was left behind
