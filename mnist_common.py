@@ -194,7 +194,14 @@ def run_main(main, exit_now=False):
     """
     previous = note_interrupts()  # (a Ctrl+C that TensorFlow lost before training: the trainer still stops)
     try:
-        status = main()
+        try:
+            status = main()
+        except Exception:
+            if stop_signal() is None:
+                raise
+            check_stop()  # a stop signal's exception that TensorFlow's C++ code turned into another (its
+            #               pybind11 layer's RuntimeError "MISMATCH of original and normalized active exception
+            #               types ... REPLACED BY KeyboardInterrupt"): ended as that signal ends the program
     except SystemExit as e:  # argparse's usage errors and --help
         if not exit_now:
             raise
@@ -236,7 +243,8 @@ def _stop_handler(signum, frame):
     """Ends the program for a stop signal: Ctrl+C (SIGINT) raises KeyboardInterrupt, SIGTERM and SIGHUP
     SystemExit(128 + signum). The signal is noted first, for stop_signal() and check_stop(): Python raises the
     exception in whatever code is running, and TensorFlow's C++ code, calling back into Python (its nest
-    functions), can print it and carry on as if nothing came (seen once in CI: a benchmark trained on)."""
+    functions), can print it and carry on as if nothing came (seen once in CI: a benchmark trained on), or
+    turn it into a RuntimeError (run_main)."""
     _stop_signals.append(signum)
     check_stop()
 

@@ -466,9 +466,11 @@ def test_a_stopping_signal_saves_and_exits(mnist_dir, tmp_path, signum, status, 
     assert tf.train.load_checkpoint(list_checkpoints(str(tmp_path))[0]).get_tensor("Variable_4") == step
 
 
-def test_a_ctrl_c_lost_before_training_still_stops_the_trainer(mnist_dir, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("lost", [True, False])
+def test_a_ctrl_c_lost_before_training_still_stops_the_trainer(mnist_dir, tmp_path, monkeypatch, capsys, lost):
     # Python raises KeyboardInterrupt in whatever code runs, and TensorFlow's C++ code calling back into Python
-    # can print it and carry on (seen in CI): the trainer then trained on as if no Ctrl+C had come.
+    # can print it and carry on (seen in CI): the trainer then trained on as if no Ctrl+C had come. Or its
+    # pybind11 layer turns it into a RuntimeError (seen here, 1 in 400 while the graph was built): a traceback.
     import mnist_backward
     import mnist_common
     import mnist_forward
@@ -480,7 +482,9 @@ def test_a_ctrl_c_lost_before_training_still_stops_the_trainer(mnist_dir, tmp_pa
         try:
             os.kill(os.getpid(), signal.SIGINT)
         except KeyboardInterrupt:
-            pass  # lost, as TensorFlow's code can lose it
+            if not lost:
+                raise RuntimeError("pybind11::error_already_set: MISMATCH of original and normalized active "
+                                   "exception types: ORIGINAL InvalidArgumentError REPLACED BY KeyboardInterrupt")
         else:
             raise AssertionError("no KeyboardInterrupt")
         return forward(*args)
@@ -490,8 +494,12 @@ def test_a_ctrl_c_lost_before_training_still_stops_the_trainer(mnist_dir, tmp_pa
         run_main(lambda: mnist_backward.main(["--steps", "300", "--model-dir", str(tmp_path), "--data-dir", mnist_dir]))
     out, err = capsys.readouterr()
     assert e.value.code == 130, out + err
-    assert out.splitlines()[-1] == "Interrupted at step 0; checkpoint saved to %s-0." % (tmp_path / "mnist_model")
-    assert [checkpoint_step(p) for p in list_checkpoints(str(tmp_path))] == [0]
+    if lost:  # trained on to its first step: the usual line, and a checkpoint
+        assert out.splitlines()[-1] == "Interrupted at step 0; checkpoint saved to %s-0." % (tmp_path / "mnist_model")
+        assert [checkpoint_step(p) for p in list_checkpoints(str(tmp_path))] == [0]
+    else:  # as Ctrl+C before training: one line, nothing saved
+        assert err == "\nInterrupted.\n" and "Interrupted at" not in out
+        assert list_checkpoints(str(tmp_path)) == []
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # given back by run_main
 
 
