@@ -96,6 +96,11 @@ def _import_tf():
                     pass
         tf1.logging.set_verbosity(tf1.logging.ERROR)  # Python-side deprecation warnings
         return tf1
+    except ModuleNotFoundError as e:  # the requirements not installed (for this Python): one line
+        if (e.name or "").partition(".")[0] != "tensorflow":
+            raise
+        raise UserError("TensorFlow is not installed for this Python (%s); install the requirements: %s -m pip "
+                        "install -r requirements.txt" % (sys.executable, os.path.basename(sys.executable))) from None
     except KeyboardInterrupt:
         print("\nInterrupted.", file=sys.stderr)
         sys.exit(130)

@@ -982,3 +982,24 @@ def test_os_error_line_names_the_files_and_the_reason():
     assert input_data.os_error_line(no_reason) == "error: big.gz: cannot map the file"
     assert input_data.os_error_line(OSError(28, "No space left on device")) == \
         "error: [Errno 28] No space left on device"
+
+
+@pytest.mark.parametrize("script", ["mnist_backward.py", "mnist_test.py", "mnist_app.py", "input_data.py"])
+def test_tensorflow_not_installed_is_one_line(script, trained_model, mnist_dir, tmp_path):
+    # a Python without the requirements: "ModuleNotFoundError: No module named 'tensorflow'" came as a traceback
+    args = {"mnist_backward.py": ["--steps", "5", "--model-dir", str(tmp_path / "m"), "--data-dir", mnist_dir],
+            "mnist_test.py": ["--once", "--model-dir", trained_model, "--data-dir", mnist_dir],
+            "mnist_app.py": ["--model-dir", trained_model, os.path.join(ROOT, "tests", "no-such-picture.png")],
+            "input_data.py": ["--data-dir", mnist_dir]}[script]
+    hidden = ("import runpy, sys; sys.modules['tensorflow'] = None; sys.argv = sys.argv[1:]; "
+              "runpy.run_path(sys.argv[0], run_name='__main__')")  # (None there: `import tensorflow` fails)
+    proc = subprocess.run([sys.executable, "-c", hidden, os.path.join(ROOT, script), *args], cwd=ROOT, env=_env(),
+                          capture_output=True, text=True, timeout=120)
+    if script == "input_data.py":  # the loader needs NumPy only
+        assert proc.returncode == 0 and proc.stderr == "" and "55000" in proc.stdout, proc.stdout + proc.stderr
+        return
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.splitlines()[-1] == ("error: TensorFlow is not installed for this Python (%s); install the "
+                                            "requirements: %s -m pip install -r requirements.txt"
+                                            % (sys.executable, os.path.basename(sys.executable))), proc.stderr
+    assert "Traceback" not in proc.stderr and not os.path.exists(tmp_path / "m" / "checkpoint")
