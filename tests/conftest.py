@@ -52,6 +52,34 @@ def start_script(script, *args):
                             env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.fixture
+def lose_a_signal(monkeypatch):
+    """lose_a_signal(signum, lost): mnist_forward.forward first sends this process signum and catches the
+    exception its handler raises, as TensorFlow's C++ code calling back into Python can: dropped (lost=True),
+    or turned into the RuntimeError its pybind11 layer raises (lost=False). The record of stop signals
+    (mnist_common._stop_signals) is the test's own."""
+    import mnist_common
+    import mnist_forward
+    monkeypatch.setattr(mnist_common, "_stop_signals", [])
+    forward = mnist_forward.forward
+
+    def arrange(signum, lost):
+        def forward_losing_the_signal(*args):
+            try:
+                os.kill(os.getpid(), signum)
+            except (KeyboardInterrupt, SystemExit):
+                if not lost:
+                    raise RuntimeError("pybind11::error_already_set: MISMATCH of original and normalized active "
+                                       "exception types: ORIGINAL InvalidArgumentError REPLACED BY "
+                                       "KeyboardInterrupt")
+            else:
+                raise AssertionError("the signal raised nothing")
+            return forward(*args)
+
+        monkeypatch.setattr(mnist_forward, "forward", forward_losing_the_signal)
+    return arrange
+
+
 def assert_no_traceback(proc):
     assert "Traceback" not in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stdout, proc.stdout

@@ -350,30 +350,14 @@ def test_full_run_sigterm_leaves_no_trainer_and_no_temporary_directory(mnist_dir
 @pytest.mark.parametrize("signum, status, err", [(signal.SIGTERM, 143, ""), (signal.SIGINT, 130, "\nInterrupted.\n"),
                                                  (signal.SIGHUP, 129, "")])
 @pytest.mark.parametrize("lost", [True, False])
-def test_train_speed_stops_on_a_signal_whose_exception_was_lost(mnist_dir, monkeypatch, capsys, signum, status, err,
+def test_train_speed_stops_on_a_signal_whose_exception_was_lost(mnist_dir, lose_a_signal, capsys, signum, status, err,
                                                                 lost):
     # Python raises the signal's exception in whatever code runs, and TensorFlow's C++ code calling back into
     # Python can print it and carry on (seen in CI, a Ctrl+C while the course loop built its graph): it trained on;
     # or its pybind11 layer turns it into a RuntimeError: a traceback and status 1
-    import mnist_common
-    import mnist_forward
     import train_speed
     from mnist_common import run_main, exit_on_stop_signals
-    monkeypatch.setattr(mnist_common, "_stop_signals", [])  # (this process's own record stays as it was)
-    forward = mnist_forward.forward
-
-    def forward_losing_the_signal(*args):
-        try:
-            os.kill(os.getpid(), signum)
-        except (KeyboardInterrupt, SystemExit):
-            if not lost:
-                raise RuntimeError("pybind11::error_already_set: MISMATCH of original and normalized active "
-                                   "exception types: ORIGINAL InvalidArgumentError REPLACED BY KeyboardInterrupt")
-        else:
-            raise AssertionError("the signal raised nothing")
-        return forward(*args)
-
-    monkeypatch.setattr(mnist_forward, "forward", forward_losing_the_signal)
+    lose_a_signal(signum, lost)
     handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
     try:
         exit_on_stop_signals()

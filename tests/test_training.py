@@ -467,29 +467,13 @@ def test_a_stopping_signal_saves_and_exits(mnist_dir, tmp_path, signum, status, 
 
 
 @pytest.mark.parametrize("lost", [True, False])
-def test_a_ctrl_c_lost_before_training_still_stops_the_trainer(mnist_dir, tmp_path, monkeypatch, capsys, lost):
+def test_a_ctrl_c_lost_before_training_still_stops_the_trainer(mnist_dir, tmp_path, lose_a_signal, capsys, lost):
     # Python raises KeyboardInterrupt in whatever code runs, and TensorFlow's C++ code calling back into Python
     # can print it and carry on (seen in CI): the trainer then trained on as if no Ctrl+C had come. Or its
     # pybind11 layer turns it into a RuntimeError (seen here, 1 in 400 while the graph was built): a traceback.
     import mnist_backward
-    import mnist_common
-    import mnist_forward
     from mnist_common import run_main
-    monkeypatch.setattr(mnist_common, "_stop_signals", [])  # (this process's own record stays as it was)
-    forward = mnist_forward.forward
-
-    def forward_losing_a_ctrl_c(*args):
-        try:
-            os.kill(os.getpid(), signal.SIGINT)
-        except KeyboardInterrupt:
-            if not lost:
-                raise RuntimeError("pybind11::error_already_set: MISMATCH of original and normalized active "
-                                   "exception types: ORIGINAL InvalidArgumentError REPLACED BY KeyboardInterrupt")
-        else:
-            raise AssertionError("no KeyboardInterrupt")
-        return forward(*args)
-
-    monkeypatch.setattr(mnist_forward, "forward", forward_losing_a_ctrl_c)
+    lose_a_signal(signal.SIGINT, lost)
     with pytest.raises(SystemExit) as e:
         run_main(lambda: mnist_backward.main(["--steps", "300", "--model-dir", str(tmp_path), "--data-dir", mnist_dir]))
     out, err = capsys.readouterr()
