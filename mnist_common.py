@@ -250,8 +250,28 @@ def _stop_handler(signum, frame):
     exception in whatever code is running, and TensorFlow's C++ code, calling back into Python (its nest
     functions), can print it and carry on as if nothing came (seen once in CI: a benchmark trained on), or
     turn it into a RuntimeError (run_main)."""
+    if not _stop_signals:
+        _quiet_stop_exceptions()
     _stop_signals.append(signum)
     check_stop()
+
+
+def _quiet_stop_exceptions():
+    """Once a stop signal came, its exception is not shown where code that caught it passes it to
+    sys.excepthook (as C code's PyErr_Print does: TensorFlow's, printing a Traceback and carrying on) or
+    sys.unraisablehook (where Python drops it: in a __del__, a callback): the program ends as the signal
+    asks and says so itself. Other exceptions are shown as before."""
+    excepthook, unraisablehook = sys.excepthook, sys.unraisablehook
+
+    def quiet_excepthook(kind, value, traceback):
+        if not issubclass(kind, (KeyboardInterrupt, SystemExit)):
+            excepthook(kind, value, traceback)
+
+    def quiet_unraisablehook(unraisable):
+        if not isinstance(unraisable.exc_value, (KeyboardInterrupt, SystemExit)):
+            unraisablehook(unraisable)
+
+    sys.excepthook, sys.unraisablehook = quiet_excepthook, quiet_unraisablehook
 
 
 def stop_signal():

@@ -54,24 +54,38 @@ def start_script(script, *args):
 
 @pytest.fixture
 def lose_a_signal(monkeypatch):
-    """lose_a_signal(signum, lost): mnist_forward.forward first sends this process signum and catches the
-    exception its handler raises, as TensorFlow's C++ code calling back into Python can: dropped (lost=True),
-    or turned into the RuntimeError its pybind11 layer raises (lost=False). The record of stop signals
-    (mnist_common._stop_signals) is the test's own."""
+    """lose_a_signal(signum, how): mnist_forward.forward first has this process sent signum, and the exception
+    its handler raises is lost as TensorFlow's C++ code calling back into Python can lose it: "dropped" (where
+    Python drops it, in a __del__, through sys.unraisablehook), "printed" (caught and passed to sys.excepthook,
+    as PyErr_Print does) or "turned" (into the RuntimeError TensorFlow's pybind11 layer raises). The record of
+    stop signals and the two hooks are the test's own."""
     import mnist_common
     import mnist_forward
     monkeypatch.setattr(mnist_common, "_stop_signals", [])
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # (given back after the test)
+    monkeypatch.setattr(sys, "unraisablehook", sys.__unraisablehook__)  # Python's own, to stderr (not pytest's)
     forward = mnist_forward.forward
 
-    def arrange(signum, lost):
+    class Signaller:
+        def __init__(self, signum):
+            self.signum = signum
+
+        def __del__(self):
+            os.kill(os.getpid(), self.signum)
+
+    def arrange(signum, how):
         def forward_losing_the_signal(*args):
+            if how == "dropped":
+                Signaller(signum)  # (collected at once: its exception is dropped)
+                return forward(*args)
             try:
                 os.kill(os.getpid(), signum)
             except (KeyboardInterrupt, SystemExit):
-                if not lost:
+                if how == "turned":
                     raise RuntimeError("pybind11::error_already_set: MISMATCH of original and normalized active "
                                        "exception types: ORIGINAL InvalidArgumentError REPLACED BY "
                                        "KeyboardInterrupt")
+                sys.excepthook(*sys.exc_info())
             else:
                 raise AssertionError("the signal raised nothing")
             return forward(*args)
