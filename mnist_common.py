@@ -257,21 +257,13 @@ def _stop_handler(signum, frame):
 
 
 def _quiet_stop_exceptions():
-    """Once a stop signal came, its exception is not shown where code that caught it passes it to
-    sys.excepthook (as C code's PyErr_Print does: TensorFlow's, printing a Traceback and carrying on) or
-    sys.unraisablehook (where Python drops it: in a __del__, a callback): the program ends as the signal
-    asks and says so itself. Other exceptions are shown as before."""
-    excepthook, unraisablehook = sys.excepthook, sys.unraisablehook
-
-    def quiet_excepthook(kind, value, traceback):
-        if not issubclass(kind, (KeyboardInterrupt, SystemExit)):
-            excepthook(kind, value, traceback)
-
-    def quiet_unraisablehook(unraisable):
-        if not isinstance(unraisable.exc_value, (KeyboardInterrupt, SystemExit)):
-            unraisablehook(unraisable)
-
-    sys.excepthook, sys.unraisablehook = quiet_excepthook, quiet_unraisablehook
+    """Once a stop signal came, exceptions that code which caught them passes to sys.excepthook (as C code's
+    PyErr_Print does: TensorFlow's, printing a Traceback and carrying on) or sys.unraisablehook (where Python
+    drops one: in a __del__, a callback) are not shown: the program is ending as the signal asks and says so
+    itself. (Seen in CI: the KeyboardInterrupt, raised inside an __import__ that TensorFlow's C++ code called,
+    came out as a SystemError it printed.)"""
+    sys.excepthook = lambda kind, value, traceback: None
+    sys.unraisablehook = lambda unraisable: None
 
 
 def stop_signal():
