@@ -153,8 +153,10 @@ def photo_like(image28, kind, rng, side=28):
 
 def write_set(images, labels, folder, rng, kinds=KINDS, side=28):
     """Writes one photo-like picture per digit, cycling through kinds. Returns [(path, label, kind)]."""
+    from mnist_common import check_stop
     written = []
     for i, (image, label) in enumerate(zip(images, labels)):
+        check_stop()  # (a stop signal whose exception TensorFlow lost)
         kind = kinds[i % len(kinds)]
         img, ext, options = photo_like(image, kind, rng, side)
         path = os.path.join(folder, "%05d_%s%s" % (i, kind.replace(" ", "-"), ext))
@@ -174,8 +176,10 @@ def score(model, pictures, preprocess):
       an unreadable picture counts as wrong.
     """
     import mnist_app
+    from mnist_common import check_stop
     arrays, ok = [], []
     for path, _, _ in pictures:
+        check_stop()  # (a stop signal whose exception TensorFlow lost: mnist_common._stop_handler)
         array, error = mnist_app.try_prepare((path, None), preprocess)
         arrays.append(array if error is None else np.zeros(784, np.float32))
         ok.append(error is None)

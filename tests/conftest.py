@@ -5,6 +5,7 @@ Tests that need the real MNIST find it through $MNIST_DATA_DIR (CI points it at 
 any test was skipped, so in CI they always run.
 """
 import os
+import signal
 import subprocess
 import sys
 
@@ -58,7 +59,8 @@ def lose_a_signal(monkeypatch):
     its handler raises is lost as TensorFlow's C++ code calling back into Python can lose it: "dropped" (where
     Python drops it, in a __del__, through sys.unraisablehook), "printed" (caught, and the SystemError it caused
     passed to sys.excepthook, as PyErr_Print does) or "turned" (into the RuntimeError TensorFlow's pybind11
-    layer raises). The record of stop signals and the two hooks are the test's own."""
+    layer raises). The record of stop signals, the two hooks and the SIGTERM and SIGHUP handlers (which
+    mnist_common.exit_on_stop_signals sets) are the test's own."""
     import mnist_common
     import mnist_forward
     monkeypatch.setattr(mnist_common, "_stop_signals", [])
@@ -95,7 +97,10 @@ def lose_a_signal(monkeypatch):
             return forward(*args)
 
         monkeypatch.setattr(mnist_forward, "forward", forward_losing_the_signal)
-    return arrange
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
+    yield arrange
+    for s, handler in handlers.items():
+        signal.signal(s, handler)
 
 
 def assert_no_traceback(proc):

@@ -358,15 +358,10 @@ def test_train_speed_stops_on_a_signal_whose_exception_was_lost(mnist_dir, lose_
     import train_speed
     from mnist_common import run_main, exit_on_stop_signals
     lose_a_signal(signum, how)
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        exit_on_stop_signals()
-        with pytest.raises(SystemExit) as e:
-            run_main(lambda: train_speed.main(["--steps", "300", "--rounds", "1", "--no-keras", "--no-torch",
-                                               "--no-processes", "--data-dir", mnist_dir]))
-    finally:
-        for s, handler in handlers.items():
-            signal.signal(s, handler)
+    exit_on_stop_signals()
+    with pytest.raises(SystemExit) as e:
+        run_main(lambda: train_speed.main(["--steps", "300", "--rounds", "1", "--no-keras", "--no-torch",
+                                           "--no-processes", "--data-dir", mnist_dir]))
     out, error = capsys.readouterr()
     assert e.value.code == status, out + error
     assert error == err and out.startswith("Training speed, 300 steps each") and "course loop" not in out, out
@@ -391,6 +386,25 @@ def test_train_speed_sigterm_removes_its_temporary_directories(mnist_dir, tmp_pa
         proc.kill()
     assert (proc.returncode, out, said) == (status, "", err)
     assert os.listdir(temporary) == []
+
+
+@pytest.mark.parametrize("how", ["dropped", "printed"])
+def test_app_bench_stops_on_a_signal_whose_exception_was_lost(trained_model, mnist_dir, tmp_path, lose_a_signal,
+                                                              monkeypatch, capsys, how):
+    # lost while the model's graph was built (mnist_forward.forward), it read and scored its pictures on
+    import app_bench
+    import tempfile
+    from mnist_common import run_main, exit_on_stop_signals
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    lose_a_signal(signal.SIGTERM, how)
+    exit_on_stop_signals()
+    with pytest.raises(SystemExit) as e:
+        run_main(lambda: app_bench.main(["--model-dir", trained_model, "--data-dir", mnist_dir, "--count", "30",
+                                         "--framing-count", "0", "--sklearn-count", "0", "--speed-count", "1"]))
+    out, err = capsys.readouterr()
+    assert (e.value.code, err) == (143, ""), out + err
+    assert out.startswith("model: ") and "accuracy" not in out, out
+    assert os.listdir(tmp_path) == []  # its folder of pictures removed
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
