@@ -393,9 +393,11 @@ def test_app_bench_stops_on_a_signal_whose_exception_was_lost(trained_model, mni
                                                               monkeypatch, capsys, how):
     # lost while the model's graph was built (mnist_forward.forward), it read and scored its pictures on
     import app_bench
+    import mnist_app
     import tempfile
     from mnist_common import run_main, exit_on_stop_signals
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(mnist_app, "_models", {})  # (a model this process built before: its graph is built again)
     lose_a_signal(signal.SIGTERM, how)
     exit_on_stop_signals()
     with pytest.raises(SystemExit) as e:
