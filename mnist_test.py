@@ -11,8 +11,8 @@ import sys
 import time
 
 # mnist_common first: it readies the standard streams and quiets TensorFlow, which loads when first used.
-from mnist_common import (tf, run_main, list_checkpoints, checkpoint_order, checkpoint_step, check_model_dir,
-                          EmaModel, error_reason, tf_path)
+from mnist_common import (tf, run_main, check_stop, list_checkpoints, checkpoint_order, checkpoint_step,
+                          check_model_dir, EmaModel, error_reason, tf_path)
 import numpy as np
 import input_data
 import mnist_backward
@@ -90,6 +90,7 @@ def test(mnist, model_dir=None, interval=None, once=False, until_step=None):
     model = None  # built at the first checkpoint to score: "No checkpoint file found" comes before TensorFlow loads
     printed, said_none, warned = {}, False, set()  # printed: checkpoint -> _file_identity when printed
     while True:
+        check_stop()  # (a Ctrl+C whose exception TensorFlow lost while the model was built: mnist_common)
         prefixes = list_checkpoints(model_dir)  # newest first
         # Forget the printed checkpoints that are gone (the trainer keeps five) or were written again.
         printed = {p: identity for p, identity in printed.items() if _file_identity(p) == identity}

@@ -555,3 +555,24 @@ def test_once_beside_until_step_is_a_usage_error(trained_model, mnist_dir, capsy
     assert e.value.code == 2
     out, err = capsys.readouterr()
     assert out == "" and err.splitlines()[-1].endswith("error: --once and --until-step cannot be used together")
+
+
+@pytest.mark.parametrize("how", ["dropped", "printed"])
+def test_a_ctrl_c_lost_while_the_model_was_built_still_stops_the_polling(trained_model, mnist_dir, lose_a_signal,
+                                                                         monkeypatch, capsys, how):
+    # lost while EmaModel built its graph, it polled on until a second Ctrl+C
+    import signal
+    from mnist_common import run_main
+    polls = []
+
+    def sleep(seconds):  # (no waiting; and without the fix, the test fails rather than polling for ever)
+        polls.append(seconds)
+        assert len(polls) < 3, "polled on after the Ctrl+C"
+
+    monkeypatch.setattr(mnist_test.time, "sleep", sleep)
+    lose_a_signal(signal.SIGINT, how)
+    with pytest.raises(SystemExit) as e:
+        run_main(lambda: mnist_test.main(["--model-dir", trained_model, "--data-dir", mnist_dir]))
+    out, err = capsys.readouterr()
+    assert (e.value.code, err) == (130, "\nInterrupted.\n"), out + err
+    assert out.splitlines()[-1].startswith("After 500 training step(s), test accuracy = ") and len(polls) == 1, out
