@@ -21,7 +21,7 @@ import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
 # mnist_common first: it readies the standard streams and quiets TensorFlow, which loads when first used.
-from mnist_common import run_main, restore_newest, check_model_dir, list_checkpoints, UserError, EmaModel
+from mnist_common import run_main, restore_newest, check_model_dir, check_stop, list_checkpoints, UserError, EmaModel
 import numpy as np
 from PIL import Image
 import input_data
@@ -248,6 +248,7 @@ def batch(paths, model_dir, preprocess):
     # parallel; pool.map keeps the order.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         for start in range(0, len(entries), CHUNK):
+            check_stop()  # (a Ctrl+C whose exception TensorFlow lost while the model was built: mnist_common)
             chunk = entries[start:start + CHUNK]
             ready, arrays = [], []
             results = pool.map(lambda entry: try_prepare(entry, preprocess), chunk)
@@ -382,6 +383,7 @@ def application(model_dir=None, preprocess="mnist"):
     if sys.stdin.isatty() and sys.stdout.isatty():  # (input() uses readline only then)
         _edit_lines()
     while True:
+        check_stop()  # (as in batch mode)
         answer = _ask("input the number of test pictures:")
         if answer is None:
             return 0
@@ -397,6 +399,7 @@ def application(model_dir=None, preprocess="mnist"):
         print("Please enter a positive whole number (got %s)." % _quoted(answer.strip()), file=_asking())
     failed = 0
     for _ in range(testNum):
+        check_stop()
         testPic = _ask("the path of test picture:")
         if testPic is None:  # input ended early: the status still says whether a picture failed
             break

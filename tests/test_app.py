@@ -1463,6 +1463,26 @@ def test_prompt_in_a_notebook_asks_through_its_input(trained_model, pictures, mo
     assert capsys.readouterr().out == "The prediction number is: %d\n" % labels[0]
 
 
+@pytest.mark.parametrize("batch", [True, False])
+def test_a_ctrl_c_lost_while_the_model_was_built_still_stops_the_app(trained_model, pictures, lose_a_signal,
+                                                                     monkeypatch, capsys, batch):
+    # lost while EmaModel built its graph (TensorFlow's C++ code can drop it), it read every picture, or asked
+    import builtins
+    import signal
+    from mnist_common import run_main
+    folder, paths, labels = pictures
+    monkeypatch.setattr(mnist_app, "_models", {})  # (built again, and the Ctrl+C lost then)
+    answers = ["1", paths[0]]
+    monkeypatch.setattr(builtins, "input", lambda prompt="": answers.pop(0))
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    lose_a_signal(signal.SIGINT, "dropped")
+    with pytest.raises(SystemExit) as e:
+        run_main(lambda: mnist_app.main(["--model-dir", trained_model] + ([folder] if batch else [])))
+    out, err = capsys.readouterr()
+    assert (e.value.code, out, err) == (130, "", "\nInterrupted.\n")
+    assert answers == ["1", paths[0]]  # nothing asked
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Batch mode
 
