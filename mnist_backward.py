@@ -317,7 +317,7 @@ def backward(mnist, steps=None, batch_size=None, model_dir=None, log_every=None,
             # elsewhere they stay as they are. A signal ignored when we were started stays ignored, as a shell
             # script's `&` does with Ctrl+C and `nohup` with SIGHUP. Windows has no SIGHUP.)
             # (A stop signal that came before, and whose exception TensorFlow lost on the way: stop_signal.)
-            interrupted = [stop_signal()] if stop_signal() else []
+            interrupted = [signum for signum in (stop_signal(),) if signum]
             previous = {s: signal.signal(s, lambda signum, frame: interrupted.append(signum))
                         for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None
                         if threading.current_thread() is threading.main_thread()

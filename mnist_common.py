@@ -274,10 +274,11 @@ def stop_signal():
 def check_stop():
     """Raises again the exception of a stop signal received (_stop_handler), if one was: for loops that would
     otherwise run on after it was lost."""
-    if _stop_signals:
-        if _stop_signals[0] == signal.SIGINT:
-            raise KeyboardInterrupt
-        sys.exit(128 + _stop_signals[0])
+    signum = stop_signal()
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    if signum is not None:
+        sys.exit(128 + signum)
 
 
 def note_interrupts():
