@@ -27,11 +27,43 @@ import time
 import urllib.request
 import zlib
 
+
+
+def program_of_ours():
+    """Whether the program running is one of the package's scripts or benchmarks (python SCRIPT, python -m)."""
+    path = getattr(sys.modules.get("__main__"), "__file__", None)
+    if not path:
+        return False
+    here = os.path.dirname(os.path.realpath(__file__))
+    folder, name = os.path.split(os.path.realpath(path))
+    return (folder == here and name in ("input_data.py", "mnist_backward.py", "mnist_test.py", "mnist_app.py")
+            or folder == os.path.join(here, "bench"))
+
+
+def not_installed(what):
+    """The line that says a requirement (what: "NumPy", say) is missing, and how to install the requirements."""
+    return ("%s is not installed for this Python (%s); install the requirements: %s -m pip install -r "
+            "requirements.txt" % (what, sys.executable, os.path.basename(sys.executable)))
+
+
+def missing_requirement(error, module, what):
+    """Called for an import of a requirement that failed (error); module is its top-level name ("PIL"), what
+    the project's ("Pillow"). In the package's programs: one line and status 1, as a fresh Python without
+    the requirements would otherwise end in a traceback. Elsewhere (code of one's own), and for a module
+    missing inside an installed requirement, the error is raised as it is."""
+    if (error.name or "").partition(".")[0] != module or not program_of_ours():
+        raise error
+    print("error: " + not_installed(what), file=sys.stderr)
+    sys.exit(1)
+
+
 try:
     import numpy as np
 except KeyboardInterrupt:  # Ctrl+C while NumPy loads, when run as a script: no traceback
     print("\nInterrupted.", file=sys.stderr)
     sys.exit(130)
+except ModuleNotFoundError as e:
+    missing_requirement(e, "numpy", "NumPy")
 
 DEFAULT_SOURCE_URL = "https://storage.googleapis.com/cvdf-datasets/mnist/"
 DEFAULT_DATA_DIR = "./data/"

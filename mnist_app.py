@@ -23,8 +23,11 @@ from concurrent.futures import ThreadPoolExecutor
 # mnist_common first: it readies the standard streams and quiets TensorFlow, which loads when first used.
 from mnist_common import run_main, restore_newest, check_model_dir, check_stop, list_checkpoints, UserError, EmaModel
 import numpy as np
-from PIL import Image
 import input_data
+try:
+    from PIL import Image
+except ModuleNotFoundError as e:  # Pillow not installed: one line, from the app (the trainer does not need it)
+    input_data.missing_requirement(e, "PIL", "Pillow")
 import mnist_backward
 import mnist_picture
 from mnist_picture import PictureError

@@ -2,7 +2,7 @@
 
 - ``tf``: ``tensorflow.compat.v1`` in graph mode, imported quietly (TensorFlow's import-time log noise is
   silenced unless the user has set ``TF_CPP_MIN_LOG_LEVEL``): in the package's scripts and benchmarks when
-  first used, not when this is imported; in code of one's own, as this is imported (_program_of_ours).
+  first used, not when this is imported; in code of one's own, as this is imported (input_data.program_of_ours).
 - ``UserError`` and ``run_main``: bad input ends a command with one line and a status, never a traceback.
 - Checkpoint discovery that tolerates a trainer deleting or writing checkpoints meanwhile; the trainer's
   claim on its model directory, and its removal of what an interrupted save left there.
@@ -99,8 +99,7 @@ def _import_tf():
     except ModuleNotFoundError as e:  # the requirements not installed (for this Python): one line
         if (e.name or "").partition(".")[0] != "tensorflow":
             raise
-        raise UserError("TensorFlow is not installed for this Python (%s); install the requirements: %s -m pip "
-                        "install -r requirements.txt" % (sys.executable, os.path.basename(sys.executable))) from None
+        raise UserError(input_data.not_installed("TensorFlow")) from None
     except KeyboardInterrupt:
         print("\nInterrupted.", file=sys.stderr)
         sys.exit(130)
@@ -135,20 +134,9 @@ class _TensorFlow(types.ModuleType):
 tf = _TensorFlow("tensorflow.compat.v1")
 
 
-def _program_of_ours():
-    """Whether the program running is one of the package's scripts or benchmarks (python SCRIPT, python -m)."""
-    path = getattr(sys.modules.get("__main__"), "__file__", None)
-    if not path:
-        return False
-    here = os.path.dirname(os.path.realpath(__file__))
-    folder, name = os.path.split(os.path.realpath(path))
-    return (folder == here and name in ("mnist_backward.py", "mnist_test.py", "mnist_app.py")
-            or folder == os.path.join(here, "bench"))
-
-
 # Our programs load TensorFlow at their first graph. Code of one's own that imports mnist_forward (or this)
 # gets it at once, with graph mode on for the tf.placeholder & co. it goes on to call, as the course's did.
-if not _program_of_ours():
+if not input_data.program_of_ours():
     load_tf()
 
 

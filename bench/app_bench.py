@@ -24,11 +24,15 @@ import sys
 import tempfile
 import time
 
-import numpy as np
-from PIL import Image
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+
+import input_data  # noqa: E402 (first: a Python without NumPy gets one line, not a traceback)
+import numpy as np  # noqa: E402
+try:
+    from PIL import Image
+except ModuleNotFoundError as e:
+    input_data.missing_requirement(e, "PIL", "Pillow")
 
 KINDS = ("clean", "thin pen", "grey paper", "tinted", "uneven light", "noisy", "chalk", "transparent", "jpeg",
          "palette", "16-bit", "exif rotated", "small in corner")
@@ -414,7 +418,6 @@ def speed_report(model_dir, mnist, count, seed, preprocess):
 
 
 def main(argv=None):
-    import input_data  # numpy only: light enough for --help
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=input_data.HelpFormatter)
     p.add_argument("--model-dir", default="./model/", type=input_data.expand_user, help="checkpoint directory")

@@ -25,10 +25,11 @@ import os
 import sys
 import time
 
-import numpy as np
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+
+import input_data  # noqa: E402 (first: a Python without NumPy gets one line, not a traceback)
+import numpy as np  # noqa: E402
 
 VARIANTS = ["course", "feed", "xla", "index_feed", "resident", "resident_ema", "resident_xla", "resident_columns"]
 B = 200      # batch size
@@ -131,7 +132,6 @@ def build(variant, train):
 
 
 def main(argv=None):
-    import input_data  # numpy only: light enough for --help
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=input_data.HelpFormatter)
     p.add_argument("--rounds", type=int, default=10, help="interleaved rounds")

@@ -1003,3 +1003,29 @@ def test_tensorflow_not_installed_is_one_line(script, trained_model, mnist_dir, 
                                             "requirements: %s -m pip install -r requirements.txt"
                                             % (sys.executable, os.path.basename(sys.executable))), proc.stderr
     assert "Traceback" not in proc.stderr and not os.path.exists(tmp_path / "m" / "checkpoint")
+
+
+@pytest.mark.parametrize("module, what, script", [
+    ("numpy", "NumPy", "input_data.py"), ("numpy", "NumPy", "mnist_backward.py"), ("numpy", "NumPy", "mnist_test.py"),
+    ("numpy", "NumPy", "mnist_app.py"), ("numpy", "NumPy", "bench/train_speed.py"),
+    ("numpy", "NumPy", "bench/app_bench.py"), ("PIL", "Pillow", "mnist_app.py"), ("PIL", "Pillow", "bench/app_bench.py")])
+def test_numpy_or_pillow_not_installed_is_one_line(module, what, script, tmp_path):
+    # A fresh Python without the requirements lacks NumPy first (TensorFlow needs it too): its import, before
+    # any flag is read, came as a "ModuleNotFoundError: No module named 'numpy'" traceback.
+    hidden = ("import runpy, sys; sys.modules[%r] = None; sys.argv = sys.argv[1:]; "
+              "runpy.run_path(sys.argv[0], run_name='__main__')" % module)
+    proc = subprocess.run([sys.executable, "-c", hidden, os.path.join(ROOT, script), "--data-dir", str(tmp_path)],
+                          cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and proc.stdout == "", proc.stdout + proc.stderr
+    assert proc.stderr == ("error: %s is not installed for this Python (%s); install the requirements: %s -m pip "
+                           "install -r requirements.txt\n" % (what, sys.executable, os.path.basename(sys.executable)))
+
+
+@pytest.mark.parametrize("module", ["numpy", "PIL"])
+def test_requirement_missing_in_code_of_ones_own_is_the_import_error(module):
+    # code importing the package's modules gets the ImportError, to handle as it likes: no exit from an import
+    code = ("import sys; sys.modules[%r] = None\ntry:\n    import mnist_app\nexcept ModuleNotFoundError as e:\n"
+            "    print('caught', e.name)" % module)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(), capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0 and proc.stdout == "caught %s\n" % module, proc.stdout + proc.stderr
