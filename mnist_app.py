@@ -20,6 +20,9 @@ import types
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
+if __name__ == "__main__" and getattr(sys.flags, "safe_path", False):  # python -P or -I: this folder,
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # which holds our modules, is off the path
+
 # mnist_common first: it readies the standard streams and quiets TensorFlow, which loads when first used.
 from mnist_common import run_main, restore_newest, check_model_dir, check_stop, list_checkpoints, UserError, EmaModel
 import numpy as np

@@ -14,6 +14,9 @@ import tempfile
 import threading
 import time
 
+if __name__ == "__main__" and getattr(sys.flags, "safe_path", False):  # python -P or -I: this folder,
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # which holds our modules, is off the path
+
 # mnist_common first: it readies the standard streams and quiets TensorFlow, which loads when first used.
 from mnist_common import (tf, run_main, check_model_dir, claim_model_dir, error_reason, holding_model_dir,
                           own_checkpoints, release_model_dir, remove_save_leftovers, restore_newest, session_config,

@@ -10,6 +10,9 @@ import os
 import sys
 import time
 
+if __name__ == "__main__" and getattr(sys.flags, "safe_path", False):  # python -P or -I: this folder,
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # which holds our modules, is off the path
+
 # mnist_common first: it readies the standard streams and quiets TensorFlow, which loads when first used.
 from mnist_common import (tf, run_main, check_stop, list_checkpoints, checkpoint_order, checkpoint_step,
                           check_model_dir, EmaModel, error_reason, tf_path)

@@ -1029,3 +1029,21 @@ def test_requirement_missing_in_code_of_ones_own_is_the_import_error(module):
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(), capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0 and proc.stdout == "caught %s\n" % module, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("flag", ["-I", "-P"])
+@pytest.mark.parametrize("script", ["mnist_backward.py", "mnist_test.py", "mnist_app.py"])
+def test_scripts_run_with_the_safe_path_flags(flag, script, tmp_path):
+    # python -I (isolated) and -P leave the script's folder off sys.path: "No module named 'mnist_common'"
+    proc = subprocess.run([sys.executable, flag, os.path.join(ROOT, script), "--help"], cwd=str(tmp_path),
+                          env=_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.startswith("usage: ") and proc.stderr == "", proc.stderr
+
+
+def test_trainer_trains_under_python_isolated_mode(tmp_path, mnist_dir):
+    proc = subprocess.run([sys.executable, "-I", os.path.join(ROOT, "mnist_backward.py"), "--steps", "3",
+                           "--model-dir", "m", "--data-dir", mnist_dir], cwd=str(tmp_path), env=_env(),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert proc.stdout.splitlines()[-1].startswith("Finished at step 3: 3 steps in ")
+    assert (tmp_path / "m" / "mnist_model-3.index").is_file()
