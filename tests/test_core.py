@@ -1008,7 +1008,8 @@ def test_tensorflow_not_installed_is_one_line(script, trained_model, mnist_dir, 
 @pytest.mark.parametrize("module, what, script", [
     ("numpy", "NumPy", "input_data.py"), ("numpy", "NumPy", "mnist_backward.py"), ("numpy", "NumPy", "mnist_test.py"),
     ("numpy", "NumPy", "mnist_app.py"), ("numpy", "NumPy", "bench/train_speed.py"),
-    ("numpy", "NumPy", "bench/app_bench.py"), ("PIL", "Pillow", "mnist_app.py"), ("PIL", "Pillow", "bench/app_bench.py")])
+    ("numpy", "NumPy", "bench/app_bench.py"), ("PIL", "Pillow", "mnist_app.py"),
+    ("PIL", "Pillow", "bench/app_bench.py")])
 def test_numpy_or_pillow_not_installed_is_one_line(module, what, script, tmp_path):
     # A fresh Python without the requirements lacks NumPy first (TensorFlow needs it too): its import, before
     # any flag is read, came as a "ModuleNotFoundError: No module named 'numpy'" traceback.
