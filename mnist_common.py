@@ -561,8 +561,9 @@ def _newest_first(model_dir, names):
             data = os.path.basename(prefix) + ".data-"
             if not all(_regular(os.path.join(model_dir, f)) for f in listed if f.startswith(data)):
                 found.discard(prefix)
-    # Newest step first; a name without a step last. The state file's order (oldest first) is not relied
-    # on: the course's and this package's files both name the step.
+    # Newest step first: the one the name ends with, else the one stored in the checkpoint (a name of one's
+    # own); one with neither comes last. The state file's order (oldest first) is not relied on: the course's
+    # and this package's files both name the step.
     return sorted(found, key=checkpoint_order, reverse=True)
 
 
@@ -575,9 +576,39 @@ def _regular(path):
 
 
 def checkpoint_order(prefix):
-    """The sort key of list_checkpoints' order: by step, a name without a step before every step."""
-    step = checkpoint_step(prefix)
+    """The sort key of list_checkpoints' order: by step (step_of), one not known before every step."""
+    step = step_of(prefix)
     return -1 if step is None else step, prefix
+
+
+def step_of(prefix):
+    """The global step of a checkpoint: the number its name ends with, else the global step stored in it
+    (the course's Variable_4, for a checkpoint saved under a name of one's own), else None."""
+    step = checkpoint_step(prefix)
+    return stored_step(prefix) if step is None else step
+
+
+_stored_steps = {}  # checkpoint prefix -> (what tells its .index apart, the step stored_step found in it)
+
+
+def stored_step(prefix):
+    """The global step stored in checkpoint prefix (its Variable_4), or None when it has none that can be read
+    (another graph's checkpoint, a damaged one). Remembered while the .index file stays the same."""
+    try:
+        st = os.stat(prefix + ".index")
+    except OSError:
+        return None
+    identity = (st.st_ino, st.st_mtime_ns, st.st_size)
+    known = _stored_steps.get(prefix)
+    if known is not None and known[0] == identity:
+        return known[1]
+    try:
+        stored = tf.train.load_checkpoint(tf_path(prefix)).get_tensor("Variable_4")
+        step = int(stored) if getattr(stored, "ndim", 0) == 0 else None  # another graph's may be a matrix,
+    except (tf.errors.OpError, ValueError, TypeError, OverflowError):    # NaN, a string...
+        step = None
+    _stored_steps[prefix] = (identity, step)
+    return step
 
 
 # TensorFlow reads a checkpoint path as a file pattern (tf.io.gfile.glob) when it holds one of these, to

@@ -14,8 +14,8 @@ if __name__ == "__main__" and getattr(sys.flags, "safe_path", False):  # python 
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # which holds our modules, is off the path
 
 # mnist_common first: it readies the standard streams and quiets TensorFlow, which loads when first used.
-from mnist_common import (tf, run_main, check_stop, list_checkpoints, checkpoint_order, checkpoint_step,
-                          check_model_dir, EmaModel, error_reason, tf_path)
+from mnist_common import (tf, run_main, check_stop, list_checkpoints, checkpoint_order, step_of,
+                          check_model_dir, EmaModel, error_reason)
 import numpy as np
 import input_data
 import mnist_backward
@@ -38,22 +38,6 @@ def accuracy(model, mnist):
     if labels.ndim == 2:  # one-hot
         labels = np.argmax(labels, axis=1)
     return float(np.mean(predicted == labels))
-
-
-def step_of(prefix):
-    """The global step of a checkpoint: the number its name ends with, else the global step stored in it
-    (the course's Variable_4, for a checkpoint saved under a name of one's own), else None."""
-    step = checkpoint_step(prefix)
-    if step is None:
-        try:
-            stored = tf.train.load_checkpoint(tf_path(prefix)).get_tensor("Variable_4")
-        except (tf.errors.OpError, ValueError):
-            return None
-        try:  # (a Variable_4 of another graph may be anything: a matrix, NaN, a string)
-            step = int(stored) if np.ndim(stored) == 0 else None
-        except (TypeError, ValueError, OverflowError):
-            return None
-    return step
 
 
 def _file_identity(prefix):

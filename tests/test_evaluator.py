@@ -536,8 +536,9 @@ def test_a_stored_step_that_is_not_a_number_is_unknown(tmp_path):
 
 
 def test_a_checkpoint_named_without_a_step_is_the_oldest(tmp_path):
-    # A state file may list a checkpoint of one's own naming (my_model, no step), newest as it says: by step
-    # it cannot be placed, and it comes last, after every numbered one, the trainer's own found beside it too.
+    # A state file may list a checkpoint of one's own naming (my_model, no step), newest as it says: with no
+    # step stored in it that can be read (these .index files are empty), it cannot be placed by step, and it
+    # comes last, after every numbered one, the trainer's own found beside it too.
     for name in ("my_model", "mnist_model-3", "mnist_model-12", "run-7"):
         (tmp_path / (name + ".index")).write_text("")
     (tmp_path / "checkpoint").write_text('model_checkpoint_path: "my_model"\n'
@@ -576,3 +577,41 @@ def test_a_ctrl_c_lost_while_the_model_was_built_still_stops_the_polling(trained
     out, err = capsys.readouterr()
     assert (e.value.code, err) == (130, "\nInterrupted.\n"), out + err
     assert out.splitlines()[-1].startswith("After 500 training step(s), test accuracy = ") and len(polls) == 1, out
+
+
+def test_checkpoints_named_without_a_step_are_ordered_by_their_stored_step(tmp_path, trained_model, mnist_dir):
+    # They were ordered by name: with no state file, --once and the app took z_early (step 101) for the newest,
+    # and polling printed step 500 before step 101.
+    def copy(step, name):
+        for ext in (".index", ".data-00000-of-00001"):
+            shutil.copy(os.path.join(trained_model, "mnist_model-%d%s" % (step, ext)), tmp_path / (name + ext))
+
+    copy(500, "a_late")
+    copy(101, "z_early")
+    assert list_checkpoints(str(tmp_path)) == [str(tmp_path / "a_late"), str(tmp_path / "z_early")]
+    proc = run_script("mnist_test.py", "--interval", 0.05, "--until-step", 500, "--model-dir", tmp_path,
+                      "--data-dir", mnist_dir)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert [line.split(" test accuracy")[0] for line in proc.stdout.splitlines()] == [
+        "After 101 training step(s),", "After 500 training step(s),"]
+    once = run_script("mnist_test.py", "--once", "--model-dir", tmp_path, "--data-dir", mnist_dir)
+    assert once.returncode == 0 and once.stdout.startswith("After 500 training step(s), test accuracy = ")
+    # the accuracy printed is a_late's: the same as the trainer's own checkpoint of step 500 gives
+    original = run_script("mnist_test.py", "--once", "--model-dir", trained_model, "--data-dir", mnist_dir)
+    assert once.stdout == original.stdout.splitlines(keepends=True)[0]
+    # beside the trainer's own, listed by the state file: each in its place by step
+    copy(301, "mnist_model-301")
+    (tmp_path / "checkpoint").write_text('model_checkpoint_path: "z_early"\nall_model_checkpoint_paths: "a_late"\n'
+                                         'all_model_checkpoint_paths: "z_early"\n')
+    assert list_checkpoints(str(tmp_path)) == list_checkpoints(str(tmp_path), "mnist_model") == [
+        str(tmp_path / n) for n in ("a_late", "mnist_model-301", "z_early")]
+
+
+def test_a_stored_step_is_read_again_when_the_checkpoint_is_written_again(tmp_path, trained_model):
+    from mnist_common import stored_step
+    path = str(tmp_path / "mine")
+    for step in (101, 401):
+        for ext in (".index", ".data-00000-of-00001"):
+            os.replace(shutil.copy(os.path.join(trained_model, "mnist_model-%d%s" % (step, ext)),
+                                   path + ext + ".tmp"), path + ext)  # a new file, as TensorFlow's save makes
+        assert stored_step(path) == step
