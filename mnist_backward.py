@@ -396,14 +396,35 @@ def main(argv=None):
     check_model_dir(args.model_dir)
     if changed:
         print("Overriding: " + ", ".join(changed))
-    # Claimed before the data load, so that a second trainer is told at once; let go at the end, for main()
-    # called from code whose process goes on (a notebook's kernel held it until restarted).
-    claimed = os.path.isdir(args.model_dir) and claim_model_dir(args.model_dir)
+    # Made and claimed before the data load, so that a second trainer is told at once, and one that cannot be
+    # made is said before TensorFlow loads; let go at the end, for main() called from code whose process goes
+    # on (a notebook's kernel held it until restarted). The directories made are removed again if the run
+    # wrote nothing in them (the data could not be read, say).
+    made = _missing_dirs(args.model_dir)
+    os.makedirs(args.model_dir, exist_ok=True)
+    claimed = claim_model_dir(args.model_dir)
     try:
         return _load_and_train(args)
     finally:
+        for d in made:  # the model directory first, then the folders made above it
+            try:
+                os.rmdir(d)
+            except OSError:  # not empty (checkpoints written), or gone: it and those above it stay
+                break
         if claimed:
             release_model_dir(args.model_dir)
+
+
+def _missing_dirs(path):
+    """The directories os.makedirs(path) would make, path first."""
+    missing = []
+    while path and not os.path.isdir(path):
+        missing.append(path)
+        parent = os.path.dirname(os.path.normpath(path))
+        if parent == os.path.normpath(path):
+            break
+        path = parent
+    return missing
 
 
 def _load_and_train(args):

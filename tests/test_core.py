@@ -925,6 +925,21 @@ def test_a_state_file_that_cannot_be_read_is_answered_before_tensorflow_loads(sc
     assert proc.stderr == "error: %s: Permission denied\n" % (model_dir / "checkpoint")
 
 
+def test_a_model_dir_that_cannot_be_made_is_answered_before_tensorflow_loads(tmp_path):
+    # It was made after the data and TensorFlow had loaded (4 s): "error: DIR: Permission denied" came then.
+    (tmp_path / "ro").mkdir()
+    (tmp_path / "ro").chmod(0o555)
+    # As root, permissions bind only without the capability to override them: drop it for this one command.
+    drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+    model_dir = tmp_path / "ro" / "model"
+    proc = subprocess.run(drop + [sys.executable, "-c", _TELL_TF_IMPORT, os.path.join(ROOT, "mnist_backward.py"),
+                                  "--model-dir", str(model_dir), "--data-dir", str(tmp_path)],
+                          cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+    assert_no_traceback(proc)
+    assert proc.returncode == 1 and proc.stdout == "Overriding: MODEL_SAVE_PATH = %s\n" % model_dir
+    assert proc.stderr == "error: %s: Permission denied\n" % model_dir
+
+
 def test_training_files_with_only_the_validation_images_are_one_line_error(tmp_path, capsys):
     # 5,000 training images are all held out for validation: the trainer blamed --batch-size ("larger than the 0
     # training images"), whatever its value.

@@ -864,6 +864,33 @@ def test_a_second_trainer_in_the_same_model_dir_is_refused(mnist_dir, tmp_path, 
     assert "Training on MNIST" not in out and os.listdir(tmp_path) == []
 
 
+def test_a_second_trainer_is_refused_while_the_first_loads_into_a_new_model_dir(mnist_dir, tmp_path, monkeypatch):
+    # The first trainer made and claimed a model directory that did not exist only once it had loaded the data
+    # and TensorFlow: a second one started meanwhile loaded everything too before it was refused (or trained).
+    import mnist_backward
+    model_dir, seen = tmp_path / "new" / "model", []
+
+    def second_trainer(args):  # runs while the first trainer (this process) would be loading the data
+        seen.append(run_script("mnist_backward.py", "--steps", 5, "--model-dir", model_dir, "--data-dir", mnist_dir))
+        return 0
+
+    monkeypatch.setattr(mnist_backward, "_load_and_train", second_trainer)
+    assert mnist_backward.main(["--model-dir", str(model_dir)]) == 0
+    assert seen[0].returncode == 1 and "Training" not in seen[0].stdout
+    assert seen[0].stderr == ("error: model directory %s is being trained by another process; wait for it to end, "
+                              "or use another --model-dir\n" % model_dir)
+    assert os.listdir(tmp_path) == []  # nothing was written: the directories made for the run are gone again
+
+
+def test_a_run_that_fails_before_training_leaves_no_model_dir_it_made(tmp_path):
+    (tmp_path / "old").mkdir()
+    (tmp_path / "data").write_text("")  # a file, not a folder: the data cannot be read
+    proc = run_script("mnist_backward.py", "--model-dir", tmp_path / "old" / "a" / "b", "--data-dir", tmp_path / "data")
+    assert_no_traceback(proc)
+    assert proc.returncode == 1 and "error: " in proc.stderr
+    assert sorted(os.listdir(tmp_path)) == ["data", "old"] and os.listdir(tmp_path / "old") == []
+
+
 @pytest.mark.parametrize("name, taken", [("m", False), ("m", True), ("m[1]", False)])
 def test_a_model_dir_replaced_during_training_is_claimed_again(mnist, tmp_path, monkeypatch, name, taken):
     # `mv m m.old` (or rm -r m) while the trainer runs, then perhaps a second trainer on m: the first one's lock
