@@ -666,13 +666,14 @@ def restore_newest(restore, model_dir, own_name=None):
     """
     candidates = list_checkpoints(model_dir, own_name)
     denied = 0  # the checkpoints this process may not read (another user's): nothing says they do not fit
-    for prefix in candidates:
+    for i, prefix in enumerate(candidates):
         try:
             restore(prefix)
             return prefix
         except (tf.errors.OpError, ValueError) as e:
             denied += isinstance(e, tf.errors.PermissionDeniedError)
-            print("warning: cannot read checkpoint %s (%s); trying an older one" % (prefix, error_reason(e)),
+            print("warning: cannot read checkpoint %s (%s)%s" % (prefix, error_reason(e), "; trying an older one"
+                                                                   if i + 1 < len(candidates) else ""),
                   file=sys.stderr)
     if candidates and denied == len(candidates):
         raise UserError("%s: none of its checkpoints may be read by this user (Permission denied); ask their "

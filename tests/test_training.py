@@ -806,7 +806,9 @@ def test_trainer_refuses_a_directory_whose_state_file_lists_a_foreign_network(tm
                        % re.escape(str(tmp_path))):
         mnist_backward.backward(mnist, steps=5, model_dir=str(tmp_path))
     assert {f: (tmp_path / f).read_bytes() for f in os.listdir(tmp_path)} == before
-    assert capsys.readouterr().err.startswith("warning: cannot read checkpoint %s (Key Variable" % (tmp_path / "net-7"))
+    err = capsys.readouterr().err  # the only checkpoint there: no "trying an older one" (there is none)
+    assert err.startswith("warning: cannot read checkpoint %s (Key Variable" % (tmp_path / "net-7")), err
+    assert err.count("\n") == 1 and err.endswith(")\n"), err
 
 
 def test_checkpoints_this_user_may_not_read_are_not_blamed_on_the_network(tmp_path, trained_model):
@@ -822,7 +824,10 @@ def test_checkpoints_this_user_may_not_read_are_not_blamed_on_the_network(tmp_pa
                           cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
     assert_no_traceback(proc)
     assert (proc.returncode, proc.stdout) == (1, "")
-    assert proc.stderr.count("Permission denied); trying an older one\n") == 5
+    assert proc.stderr.count("Permission denied); trying an older one\n") == 4  # not after the oldest
+    oldest = tmp_path / "m" / "mnist_model-101"
+    assert proc.stderr.splitlines()[-2] == "warning: cannot read checkpoint %s (%s.data-00000-of-00001; Permission " \
+                                           "denied)" % (oldest, oldest)
     assert proc.stderr.splitlines()[-1] == ("error: %s: none of its checkpoints may be read by this user (Permission "
                                             "denied); ask their owner for read permission, or use another --model-dir"
                                             % (tmp_path / "m"))
