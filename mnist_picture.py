@@ -416,8 +416,45 @@ def _robust(a):
     """
     step = max(1, int(np.sqrt(a.size / 5000)))
     sample = a[::step, ::step]
-    median = float(np.median(sample))
-    return median, 1.4826 * float(np.median(np.abs(sample - median)))
+    median = float(_median(sample))
+    return median, 1.4826 * float(_median(np.abs(sample - median)))
+
+
+def _median(a):
+    """np.median(a) of all of a's values (floating point), the same number, of the same type: the middle value, or
+    the mean of the middle two, from np.partition. np.median's own bookkeeping costs more than the partition of
+    the few thousand values it is given here, many times a picture. NaN if a holds one, as from np.median."""
+    part = a.flatten()
+    n = part.size
+    if n == 0:
+        return np.median(a)
+    half = n // 2
+    part.partition((half - 1, half, n - 1) if n % 2 == 0 else (half, n - 1))  # (NaN sorts last)
+    if np.isnan(part[-1]):
+        return part[-1]
+    # (as np.median's mean, a sum from 0: -0.0 comes out as 0.0)
+    return part[half] + 0 if n % 2 else (0 + part[half - 1] + part[half]) / 2
+
+
+def _percentile(a, q):
+    """np.percentile(a, q) of all of a's values (floating point) for one q from 0 to 100, the same number, from
+    np.partition (see _median): linear interpolation between the two values around rank (n - 1) q / 100 in
+    sorted order, computed as np.percentile does, in a's precision, from the nearer of the two."""
+    part = a.flatten()
+    n = part.size
+    if n == 0:
+        return np.percentile(a, q)
+    rank = (n - 1) * (q / 100)
+    i = min(int(rank), n - 1)
+    part.partition((i, min(i + 1, n - 1), n - 1))
+    if np.isnan(part[-1]):
+        return part[-1]
+    if rank >= n - 1:  # (the last value, with itself, as np.percentile takes it: rank + 1 past index -1)
+        low, high, t = part[-1], part[-1], rank + 1
+    else:
+        low, high, t = part[i], part[i + 1], rank - i
+    step = high - low
+    return high - step * (1 - t) if t >= 0.5 else low + step * t
 
 
 def ink_levels(grey, smooth=None):
@@ -518,7 +555,7 @@ def _stroke_level(smooth):
     candidates = smooth[smooth > floor + max(4 * noise, MIN_CONTRAST / 2)]
     if candidates.size < MIN_INK_PIXELS:
         raise PictureError("no ink found: the picture looks blank")
-    stroke = float(np.percentile(candidates, 90))
+    stroke = float(_percentile(candidates, 90))
     if stroke - floor < max(MIN_CONTRAST, 6 * noise):
         raise PictureError("no ink found: the picture looks blank (only faint marks or noise)")
     return stroke, floor + max(4 * noise, 0.25 * (stroke - floor))
@@ -609,7 +646,7 @@ def _ruling_slope(a):
         h, w = a.shape
     if w < 64 or h < 16:
         return 0.0
-    paper = float(np.percentile(a[::3, ::3], 90))
+    paper = float(_percentile(a[::3, ::3], 90))
     a = np.maximum(a, np.float32(LINE_DARKEST * paper))
     k = max(2, round(0.02 * max(h, w)))
     step = 2.0 / w
@@ -621,7 +658,7 @@ def _ruling_slope(a):
     # Printed lines cross every band: where most bands have no narrow dip at all, nothing is ruled
     # (most pictures, at a tenth of the search's cost).
     dipped = (_closing(profiles.T, k) - profiles.T).max(axis=1)  # [bands]
-    if np.median(dipped) < 0.01:
+    if _median(dipped) < 0.01:
         return 0.0
     edge = int(np.ceil(MAX_TILT * w / 2)) + 1
     padded = np.pad(profiles.T, ((0, 0), (edge, edge)), mode="edge")  # [bands, H + 2 edge]
@@ -630,7 +667,7 @@ def _ruling_slope(a):
     summed = padded[np.arange(bands)[:, None], shifts[:, :, None] + np.arange(h)].mean(axis=1)  # [slopes, H]
     dips = np.square(_closing(summed, k) - summed).sum(axis=1)  # [slopes]
     best = int(np.argmax(dips))
-    if dips[best] < 2 * np.median(dips):  # no straight lines across the picture
+    if dips[best] < 2 * _median(dips):  # no straight lines across the picture
         return 0.0
 
     # Refine: each deepest dip of the best sum (within k rows) that stands out is a printed line; its centre in
@@ -805,7 +842,7 @@ def _robust_plane(xs, ys, levels):
     """
     basis = np.stack([np.ones(levels.size, np.float32), xs, ys], axis=1)
     keep = np.ones(levels.size, bool)
-    coef = np.array([np.median(levels), 0.0, 0.0])
+    coef = np.array([_median(levels), 0.0, 0.0])
     for _ in range(3):
         if keep.sum() < 3:
             break
@@ -816,8 +853,8 @@ def _robust_plane(xs, ys, levels):
         coef = np.zeros(3)
         coef[used] = np.linalg.lstsq(basis[keep][:, used], levels[keep], rcond=None)[0]
         residual = levels - basis @ coef
-        centre = np.median(residual[keep])
-        keep = np.abs(residual - centre) <= 2.5 * 1.4826 * np.median(np.abs(residual[keep] - centre)) + 0.01
+        centre = _median(residual[keep])
+        keep = np.abs(residual - centre) <= 2.5 * 1.4826 * _median(np.abs(residual[keep] - centre)) + 0.01
     return coef, keep
 
 
@@ -1138,7 +1175,7 @@ def surroundings(grey, most=0.9, smooth=None, contrast=2 * MIN_CONTRAST):
     h, w = grey.shape
     if min(h, w) < 16:
         return None
-    paper = float(np.percentile(grey[::4, ::4], 90))  # (the paper covers most of the picture)
+    paper = float(_percentile(grey[::4, ::4], 90))  # (the paper covers most of the picture)
     depth = max(2, round(0.02 * max(h, w)))
     # Each side (top, bottom, left, right): the darkest of its outer `depth` pixels (median-filtered as the whole
     # picture is below, so with one more pixel inward: noise, specks and 1-pixel lines are not a frame), all
@@ -1149,7 +1186,7 @@ def surroundings(grey, most=0.9, smooth=None, contrast=2 * MIN_CONTRAST):
     levels = {}
     for side in range(4):
         edge = _median3(grey[wider[side]])[outer[side]].min(axis=side // 2)
-        level = float(np.median(edge))
+        level = float(_median(edge))
         if paper - level >= contrast and np.mean(edge < (paper + level) / 2) >= 0.95:
             levels[side] = level
     if not levels:
@@ -1205,7 +1242,7 @@ def _box_share(region):
     # its top or bottom side that is leftmost too, by far more, in fewer rows.
     left = np.argmax(sheet[rows], axis=1)
     k = max(1, len(rows) // 10)
-    slope = float(np.median((left[k:] - left[:-k]) / (rows[k:] - rows[:-k]))) if len(rows) > k else 0.0
+    slope = float(_median((left[k:] - left[:-k]) / (rows[k:] - rows[:-k]))) if len(rows) > k else 0.0
     if share <= 0.15 or abs(slope) < 0.02 or abs(slope) > 0.2:  # (upright, or turned by over 11 degrees)
         return share
     ys, xs = np.indices(region.shape, dtype=np.float32)
@@ -1218,7 +1255,7 @@ def _box_share(region):
 def _step_noise(steps):
     """A picture's pixel noise from float32 [N] differences between neighbouring pixels: their robust standard
     deviation over sqrt(2) (each difference holds the noise of two pixels); 0 without any."""
-    return 1.4826 * float(np.median(np.abs(steps - np.median(steps)))) / np.sqrt(2) if steps.size else 0.0
+    return 1.4826 * float(_median(np.abs(steps - _median(steps)))) / np.sqrt(2) if steps.size else 0.0
 
 
 def _paper_over(grey, region):
@@ -1350,7 +1387,7 @@ def _steps_along(g, phi, rho):
     common = (low + int(np.argmax(counts[low:high + 1]))) * 0.05
     if counts[round(common / 0.05)] == 0:
         return None
-    r = float(np.median(both[np.abs(both - common) <= 0.05]))
+    r = float(_median(both[np.abs(both - common) <= 0.05]))
     same = (np.abs(ratios[0] - r) <= 0.08) | (np.abs(ratios[1] - r) <= 0.08)
     quarter = max(1, along.size // 4)
     return r if (SHADOW_DARKEST <= r <= SHADOW_FAINTEST and same.sum() >= 0.4 * along.size
@@ -1438,7 +1475,7 @@ def _refined(g, phi, rho, first):
     """
     band_y, band_x = np.nonzero(np.abs(_distance(g.shape, phi, rho)[0]) <= first + 2)
     gx, gy = _sobel_at(g, band_y, band_x)
-    noise = 0.1 * float(np.percentile(g[band_y, band_x], 90)) if band_y.size else 0.0
+    noise = 0.1 * float(_percentile(g[band_y, band_x], 90)) if band_y.size else 0.0
     band_y, band_x = band_y.astype(np.float32), band_x.astype(np.float32)
     for window in (first, max(3.0, first / 3), 2.0):
         d, along = _distance(g.shape, phi, rho, band_y, band_x)
@@ -1449,7 +1486,7 @@ def _refined(g, phi, rho, first):
         rise = np.maximum(gx[near] * np.cos(phi) + gy[near] * np.sin(phi) - noise, 0)
         piece = np.floor((along - along.min()) / max(6.0, float(np.ptp(along)) / 16)).astype(np.intp)
         total = np.bincount(piece, rise)
-        seen = total > 0.3 * np.median(total[total > 0]) if np.any(total > 0) else total > 0
+        seen = total > 0.3 * _median(total[total > 0]) if np.any(total > 0) else total > 0
         if seen.sum() < 4:
             return None
         centre = np.bincount(piece, rise * across)[seen] / total[seen]
@@ -1460,7 +1497,7 @@ def _refined(g, phi, rho, first):
                 return None
             slope, offset = np.polyfit(at[keep], centre[keep], 1)
             off = np.abs(centre - (offset + slope * at))
-            keep = off <= max(0.75, 2 * np.median(off))
+            keep = off <= max(0.75, 2 * _median(off))
         # the edge lies along d = offset + slope * t: the line turned by -atan(slope), and moved
         phi, rho = phi - np.arctan(slope), (rho + offset) / np.hypot(1, slope)
     return phi, rho
@@ -1527,7 +1564,7 @@ def _shadow_ratio(g, phi, rho, ratio):
     near = np.abs(dark - ratio) <= 0.1
     if near.sum() < 4:
         return None
-    ratio = float(np.median(dark[near]))
+    ratio = float(_median(dark[near]))
     half = 1 - (1 - ratio) / 2
     steady = ((np.abs(dark - ratio) <= 0.08) & (light >= 0.92) & ~(lowest < 0.92)
               & ~(np.abs(dark_far - ratio) > 0.08))
@@ -1574,7 +1611,7 @@ def _shadow_lifted(grey, g, phi, rho, ratio, k):
     if profile.size < 3 or not (at >= ramp).any() or not (at <= -ramp).any():
         return None
     profile[1:-1] = np.median(np.stack([profile[:-2], profile[1:-1], profile[2:]]), axis=0)
-    top, bottom = float(np.median(profile[at >= ramp])), float(np.median(profile[at <= -ramp]))
+    top, bottom = float(_median(profile[at >= ramp])), float(_median(profile[at <= -ramp]))
     if top - bottom < 0.05:
         return None
     profile = np.maximum.accumulate(np.clip(ratio + (profile - bottom) * (1 - ratio) / (top - bottom), ratio, 1))
@@ -1648,11 +1685,11 @@ def _read(grey, margin=True):
         # lightest of its outer pixels against the 10th percentile), so that a noisy photo of a board was taken to
         # have light surroundings, which reached into a stroke near a side and painted it over.
         contrast = 2 * MIN_CONTRAST
-        if np.median(grey[::4, ::4]) < 0.5:
+        if _median(grey[::4, ::4]) < 0.5:
             rows = grey[::max(1, grey.shape[0] // 16)]  # (about 16 rows, some 5,000 steps: enough for the noise)
             contrast = min(contrast, max(MIN_CONTRAST / 2, 4 * _step_noise(np.diff(rows, axis=1).ravel())))
         light = surroundings(1.0 - grey, smooth=1.0 - smooth, contrast=contrast)
-        if light is not None and np.median(grey[~light]) < np.median(grey[light]) - contrast:
+        if light is not None and _median(grey[~light]) < _median(grey[light]) - contrast:
             around = light
     if around is not None:  # a frame, a scan's margin, a table: not ink, but paper like the sheet's
         grown = _neighbours(around) > 0
@@ -1687,7 +1724,7 @@ def _read(grey, margin=True):
             h, w = grey.shape
             in_picture = (max(0, top - m), min(h, bottom - m), max(0, left - m), min(w, right - m))
             strokes = solid[m:m + h, m:m + w]
-            contrast = (abs(float(np.median(grey[strokes]) - np.median(grey[~strokes])))
+            contrast = (abs(float(_median(grey[strokes]) - _median(grey[~strokes])))
                         if strokes.any() and not strokes.all() else 0.0)
             # Taken only if it is what was looked for: a digit reaching the picture's sides, in the picture
             # (not the margin), its strokes standing out from the paper around them (not the blotches of a
