@@ -539,9 +539,12 @@ def _ink_excess(g, mid_grid):
     """How much of median-filtered float32 [H, W] g lies below and above its paper's level beyond the paper's
     own spread (ink_levels): (darker, lighter), sums of levels. mid_grid: the medians of its blocks
     (_block_levels)."""
-    d = g - _lighting_plane(mid_grid, g.shape)
+    d = np.subtract(g, _lighting_plane(mid_grid, g.shape))
     spread = 3 * _robust(d)[1] + 0.02
-    return float(np.maximum(-d - spread, 0).sum()), float(np.maximum(d - spread, 0).sum())
+    below = np.negative(d)  # (-d - spread, then d - spread, clipped at 0: in place)
+    below -= spread
+    above = np.subtract(d, spread, out=d)
+    return float(np.maximum(below, 0, out=below).sum()), float(np.maximum(above, 0, out=above).sum())
 
 
 def _stroke_level(smooth):
@@ -608,9 +611,11 @@ def _ruled_lines(g):
     """
     lift = None
     k = max(2, round(0.02 * max(g.shape)))
+    # (the paper's level of _ruling_slope, found once: every third pixel of g or of g.T, the same values)
+    paper = float(_percentile(g[::3, ::3], 90)) if max(g.shape) <= WORK_SIZE else None
     for axis in (1, 0):  # rows, then columns
         a = g if axis == 1 else g.T  # its rows run along the lines
-        slope = _ruling_slope(a)
+        slope = _ruling_slope(a, paper)
         factor = _line_factors(_line_levels(a, slope), 4 * k, 4) if slope else None
         if factor is None:  # level, or nothing found along the slope: the rows themselves
             slope, factor = 0, _line_factors(_line_levels(a, 0), k)
@@ -625,7 +630,7 @@ def _ruled_lines(g):
     return lift
 
 
-def _ruling_slope(a):
+def _ruling_slope(a, paper=None):
     """The slope (rows per column) within +-MAX_TILT of printed lines along the rows of a; 0 if none or level.
 
     Columns are averaged in bands of 16 (ink no darker than the darkest printed line) and the bands' profiles
@@ -639,6 +644,7 @@ def _ruling_slope(a):
     FINE_SIZE) is reduced to about that size first.
     Args:
       a: float32 [H, W], dark ink and lines on light paper.
+      paper: the 90th percentile of a[::3, ::3], if the caller has it (a no larger than WORK_SIZE).
     Returns:
       float: the slope; lines run along y = c + slope * (x - W / 2).
     """
@@ -650,7 +656,8 @@ def _ruling_slope(a):
         h, w = a.shape
     if w < 64 or h < 16:
         return 0.0
-    paper = float(_percentile(a[::3, ::3], 90))
+    if paper is None or scale > 1:
+        paper = float(_percentile(a[::3, ::3], 90))
     a = np.maximum(a, np.float32(LINE_DARKEST * paper))
     k = max(2, round(0.02 * max(h, w)))
     step = 2.0 / w
@@ -824,8 +831,7 @@ def _closing(a, k):
 def _sliding(a, k, reduce):
     """reduce (np.maximum or np.minimum) of a over windows of 2k + 1 along its last axis, the ends replicated."""
     n, window = a.shape[-1], 2 * k + 1
-    ends = a.shape[:-1] + (k,)
-    out = np.concatenate([np.broadcast_to(a[..., :1], ends), a, np.broadcast_to(a[..., -1:], ends)], axis=-1)
+    out = np.concatenate([a[..., :1]] * k + [a] + [a[..., -1:]] * k, axis=-1)  # (the ends replicated)
     # Windows of 2, 4, 8, ... values, each from two of half the width; then the whole window from two that overlap
     # (a maximum or a minimum is exact: the same as over the 2k + 1 values one by one, in fewer steps).
     width = 1
@@ -864,7 +870,10 @@ def _robust_plane(xs, ys, levels):
         coef[used] = np.linalg.lstsq(basis[keep][:, used], levels[keep], rcond=None)[0]
         residual = levels - basis @ coef
         centre = _median(residual[keep])
-        keep = np.abs(residual - centre) <= 2.5 * 1.4826 * _median(np.abs(residual[keep] - centre)) + 0.01
+        kept = np.abs(residual - centre) <= 2.5 * 1.4826 * _median(np.abs(residual[keep] - centre)) + 0.01
+        if np.array_equal(kept, keep):  # the same points again: a refit would be this fit, to the last bit
+            break
+        keep = kept
     return coef, keep
 
 
@@ -879,7 +888,8 @@ def _lighting_plane(grid, shape):
     coef, _ = _robust_plane(xs.ravel(), ys.ravel(), grid.ravel())
     rows = np.arange(shape[0], dtype=np.float32)[:, None]
     cols = np.arange(shape[1], dtype=np.float32)[None, :]
-    return (coef[0] + coef[1] * cols + coef[2] * rows).astype(np.float32)
+    # (summed in float64 and rounded to float32 as it is stored, as .astype would: no float64 copy of the picture)
+    return np.add(coef[0] + coef[1] * cols, coef[2] * rows, out=np.empty(shape, np.float32))
 
 
 def _block_levels(a, percentiles):
@@ -908,7 +918,7 @@ def _surface(grid, shape):
     ny, nx = grid.shape
     # Block centres sit at (i + 1.5) * b in the extended grid resized; cropped, at (i + 0.5) * b exactly.
     surface = _image(_extended(grid)).resize(((nx + 2) * b, (ny + 2) * b), Image.BILINEAR)
-    return np.asarray(surface, dtype=np.float32)[b:b + shape[0], b:b + shape[1]]
+    return np.asarray(surface.crop((b, b, b + shape[1], b + shape[0])), dtype=np.float32)
 
 
 def _extended(grid):
@@ -922,7 +932,9 @@ def _extended(grid):
         step, step2 = edge - inner, inner - inner2
         return edge + np.where(step * step2 > 0, np.sign(step) * np.minimum(abs(step), abs(step2)), 0)
 
-    p = np.pad(grid, 1, mode="edge")
+    h, w = grid.shape
+    p = grid[np.clip(np.arange(-1, h + 1), 0, h - 1)[:, None], np.clip(np.arange(-1, w + 1), 0, w - 1)]  # (as np.pad's
+    # "edge", at a fraction of its cost)
     if grid.shape[0] > 2:
         p[0], p[-1] = beyond(p[1], p[2], p[3]), beyond(p[-2], p[-3], p[-4])
     if grid.shape[1] > 2:
