@@ -500,7 +500,9 @@ def ink_levels(grey, smooth=None):
     # the grid, and interpolate it bilinearly into a smooth surface.
     paper_grid = _grid_filter(_grid_filter(paper_grid, np.min), np.max)
     paper = _surface(paper_grid, g.shape)
-    ink, smooth = np.maximum(grey - paper, 0), np.maximum(g - paper, 0)
+    ink, smooth = grey - paper, g - paper
+    np.maximum(ink, 0, out=ink)  # (in place: no more copies of the picture than needed)
+    np.maximum(smooth, 0, out=smooth)
 
     # Is there ink? (_stroke_level)
     try:
@@ -532,7 +534,9 @@ def ink_levels(grey, smooth=None):
     # 0, stroke bodies saturate at 1 like MNIST's, and the anti-aliased edges keep their grey levels.
     floor, noise = _robust(ink)
     low = floor + max(3 * noise, LOW_CUT * (stroke - floor))
-    return np.clip((ink - low) / max(stroke - low, 1e-6), 0.0, 1.0), solid
+    ink -= low
+    ink /= max(stroke - low, 1e-6)
+    return np.clip(ink, 0.0, 1.0, out=ink), solid
 
 
 def _ink_excess(g, mid_grid):
@@ -753,7 +757,7 @@ def _line_levels(a, slope):
     if slope == 0:
         lines = a[:, ::2]
         n = lines.shape[1]
-        return np.partition(lines, int(0.9 * (n - 1)), axis=1)[:, int(0.9 * (n - 1))]
+        return np.sort(lines, axis=1)[:, int(0.9 * (n - 1))]  # (the same value as np.partition's, sooner here)
     line = _line_of(a.shape, slope, np.s_[::2])
     values = a[:, ::2].ravel()
     order = np.argsort(line.ravel() + values.astype(np.float64) / 2, kind="stable")  # by line, then value
@@ -865,9 +869,10 @@ def _robust_plane(xs, ys, levels):
         # A coordinate the same for every point kept (a grid one block tall: a picture over 12 times as wide
         # as it is high) says nothing of the slope along it: left out, it stays 0. Kept in, it would be as
         # good as the constant, and the least-norm solution would tilt the plane along it.
-        used = [0] + [i for i in (1, 2) if np.ptp(basis[keep, i]) > 0]
+        kept = basis[keep]
+        used = [0] + [i for i in (1, 2) if kept[:, i].max() > kept[:, i].min()]
         coef = np.zeros(3)
-        coef[used] = np.linalg.lstsq(basis[keep][:, used], levels[keep], rcond=None)[0]
+        coef[used] = np.linalg.lstsq(kept[:, used], levels[keep], rcond=None)[0]
         residual = levels - basis @ coef
         centre = _median(residual[keep])
         kept = np.abs(residual - centre) <= 2.5 * 1.4826 * _median(np.abs(residual[keep] - centre)) + 0.01
@@ -983,7 +988,8 @@ def stroke_width(ink):
     edges, each a step from paper to ink. Measured this way MNIST's strokes are 2.0 pixels wide (median of
     the training set; 20th percentile 1.6; class medians from 1.8 for 5s to 2.3 for 0s).
     """
-    variation = np.abs(np.diff(ink, axis=0)).sum() + np.abs(np.diff(ink, axis=1)).sum()
+    down, across = ink[1:] - ink[:-1], ink[:, 1:] - ink[:, :-1]  # (np.diff's, without its overhead)
+    variation = np.abs(down, out=down).sum() + np.abs(across, out=across).sum()
     return 2 * float(ink.sum()) / max(float(variation), 1e-6)
 
 
@@ -1139,16 +1145,18 @@ def on_paper(grey):
     """
     h, w = grey.shape
     m = max(2, max(h, w) // 4)
-    ys, xs = np.indices((h, w), dtype=np.float32)
     edge = np.zeros((h, w), bool)
     edge[[0, -1]], edge[:, [0, -1]] = True, True
-    coef, _ = _robust_plane(xs[edge], ys[edge], grey[edge])
+    ys, xs = np.nonzero(edge)
+    coef, _ = _robust_plane(xs.astype(np.float32), ys.astype(np.float32), grey[edge])
     steps = np.concatenate([np.diff(line) for line in (grey[0], grey[-1], grey[:, 0], grey[:, -1])])
     noise = _step_noise(steps)
     rows = np.arange(-m, h + m, dtype=np.float32)[:, None]
     cols = np.arange(-m, w + m, dtype=np.float32)[None, :]
-    padded = coef[0] + coef[1] * cols + coef[2] * rows
-    padded = (padded + noise * np.random.default_rng(0).standard_normal(padded.shape)).astype(np.float32)
+    plane = coef[0] + coef[1] * cols + coef[2] * rows
+    # (plane + noise, in float64, rounded to float32 as it is stored, as .astype would)
+    padded = np.add(plane, noise * np.random.default_rng(0).standard_normal(plane.shape),
+                    out=np.empty(plane.shape, np.float32))
     padded[m:m + h, m:m + w] = grey
     return padded, m
 
@@ -1448,7 +1456,8 @@ def _hard_shadow(grey, smooth=None):
     else:
         g = _median3(grey[:h - h % k, :w - w % k].reshape(h // k, k, w // k, k).mean(axis=(1, 3)))
     sample = g[::3, ::3].ravel()
-    paper = float(np.partition(sample, int(0.9 * (sample.size - 1)))[int(0.9 * (sample.size - 1))])
+    rank = int(0.9 * (sample.size - 1))
+    paper = float(np.partition(sample, (rank, sample.size - 1))[rank])  # (with a second rank: NumPy's quicker way)
     if paper < 0.05:  # (a black picture)
         return None
     for phi, rho in _straight_edges(g, paper):
