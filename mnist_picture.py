@@ -679,7 +679,10 @@ def _ruling_slope(a, paper=None):
     padded = np.pad(profiles.T, ((0, 0), (edge, edge)), mode="edge")  # [bands, H + 2 edge]
     slopes = np.arange(-reach, reach + 1) * step
     shifts = np.rint(slopes[:, None] * middles).astype(np.intp) + edge  # [slopes, bands]
-    summed = padded[np.arange(bands)[:, None], shifts[:, :, None] + np.arange(h)].mean(axis=1)  # [slopes, H]
+    # (each band's profile shifted for each slope: rows of its windows of H rows, gathered whole; the mean over the
+    # bands in the same order as from a gather of every row index)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, h, axis=1)  # [bands, 2 edge + 1, H]
+    summed = windows[np.arange(bands)[:, None], shifts.T].mean(axis=0)  # [slopes, H]
     dips = np.square(_closing(summed, k) - summed).sum(axis=1)  # [slopes]
     best = int(np.argmax(dips))
     if dips[best] < 2 * _median(dips):  # no straight lines across the picture
