@@ -338,7 +338,9 @@ def grey_levels(img, work_size=WORK_SIZE):
                         np.asarray(img.getchannel("A"), dtype=np.float32) / 255.0, matte)
     if img.mode == "LAB":  # Pillow cannot convert LAB; its first channel is the lightness
         img = img.getchannel(0)
-    return np.asarray(_reduce(img.convert("L"), size), dtype=np.float32) / 255.0
+    grey = np.asarray(_reduce(img if img.mode == "L" else img.convert("L"), size), dtype=np.float32)  # (a copy)
+    grey /= 255.0
+    return grey
 
 
 def _reduce(img, size):
