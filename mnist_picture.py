@@ -338,7 +338,8 @@ def grey_levels(img, work_size=WORK_SIZE):
                         np.asarray(img.getchannel("A"), dtype=np.float32) / 255.0, matte)
     if img.mode == "LAB":  # Pillow cannot convert LAB; its first channel is the lightness
         img = img.getchannel(0)
-    grey = np.asarray(_reduce(img if img.mode == "L" else img.convert("L"), size), dtype=np.float32)  # (a copy)
+    # (an L picture as it is: convert("L") would copy it; the float32 array is new, divided in place)
+    grey = np.asarray(_reduce(img if img.mode == "L" else img.convert("L"), size), dtype=np.float32)
     grey /= 255.0
     return grey
 
@@ -545,7 +546,7 @@ def _ink_excess(g, mid_grid):
     """How much of median-filtered float32 [H, W] g lies below and above its paper's level beyond the paper's
     own spread (ink_levels): (darker, lighter), sums of levels. mid_grid: the medians of its blocks
     (_block_levels)."""
-    d = np.subtract(g, _lighting_plane(mid_grid, g.shape))
+    d = g - _lighting_plane(mid_grid, g.shape)
     spread = 3 * _robust(d)[1] + 0.02
     below = np.negative(d)  # (-d - spread, then d - spread, clipped at 0: in place)
     below -= spread
@@ -874,10 +875,10 @@ def _robust_plane(xs, ys, levels):
         # A coordinate the same for every point kept (a grid one block tall: a picture over 12 times as wide
         # as it is high) says nothing of the slope along it: left out, it stays 0. Kept in, it would be as
         # good as the constant, and the least-norm solution would tilt the plane along it.
-        kept = basis[keep]
-        used = [0] + [i for i in (1, 2) if kept[:, i].max() > kept[:, i].min()]
+        points = basis[keep]
+        used = [0] + [i for i in (1, 2) if points[:, i].max() > points[:, i].min()]
         coef = np.zeros(3)
-        coef[used] = np.linalg.lstsq(kept[:, used], levels[keep], rcond=None)[0]
+        coef[used] = np.linalg.lstsq(points[:, used], levels[keep], rcond=None)[0]
         residual = levels - basis @ coef
         centre = _median(residual[keep])
         kept = np.abs(residual - centre) <= 2.5 * 1.4826 * _median(np.abs(residual[keep] - centre)) + 0.01
@@ -942,9 +943,8 @@ def _extended(grid):
         step, step2 = edge - inner, inner - inner2
         return edge + np.where(step * step2 > 0, np.sign(step) * np.minimum(abs(step), abs(step2)), 0)
 
-    h, w = grid.shape
-    p = grid[np.clip(np.arange(-1, h + 1), 0, h - 1)[:, None], np.clip(np.arange(-1, w + 1), 0, w - 1)]  # (as np.pad's
-    # "edge", at a fraction of its cost)
+    h, w = grid.shape  # (its edges repeated, as np.pad's "edge" does, at a fraction of its cost)
+    p = grid[np.clip(np.arange(-1, h + 1), 0, h - 1)[:, None], np.clip(np.arange(-1, w + 1), 0, w - 1)]
     if grid.shape[0] > 2:
         p[0], p[-1] = beyond(p[1], p[2], p[3]), beyond(p[-2], p[-3], p[-4])
     if grid.shape[1] > 2:
