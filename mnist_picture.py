@@ -439,8 +439,9 @@ def _median(a):
     part.partition((half - 1, half, n - 1) if n % 2 == 0 else (half, n - 1))  # (NaN sorts last)
     if np.isnan(part[-1]):
         return part[-1]
-    # (as np.median's mean, a sum from 0: -0.0 comes out as 0.0)
-    return part[half] + 0 if n % 2 else (0 + part[half - 1] + part[half]) / 2
+    # (as np.median's mean, a sum from 0: -0.0 comes out as 0.0; in a's type, with NumPy 1's promotion rules too)
+    zero = part.dtype.type(0)
+    return part[half] + zero if n % 2 else (zero + part[half - 1] + part[half]) / part.dtype.type(2)
 
 
 def _percentile(a, q):
