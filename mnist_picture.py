@@ -338,7 +338,10 @@ def grey_levels(img, work_size=WORK_SIZE):
                         np.asarray(img.getchannel("A"), dtype=np.float32) / 255.0, matte)
     if img.mode == "LAB":  # Pillow cannot convert LAB; its first channel is the lightness
         img = img.getchannel(0)
-    return np.asarray(_reduce(img.convert("L"), size), dtype=np.float32) / 255.0
+    # (an L picture as it is: convert("L") would copy it; the float32 array is new, divided in place)
+    grey = np.asarray(_reduce(img if img.mode == "L" else img.convert("L"), size), dtype=np.float32)
+    grey /= 255.0
+    return grey
 
 
 def _reduce(img, size):
@@ -397,14 +400,18 @@ def _median3(a):
 
     Removes single-pixel noise and JPEG speckle like a true 3x3 median, at a tenth of Pillow's cost.
     """
-    def median_of_3(x, y, z):
-        return np.maximum(np.minimum(x, y), np.minimum(np.maximum(x, y), z))
-    rows = a.copy()
+    def median_of_3(x, y, z, out):  # (into out, which none of x, y, z overlaps)
+        low = np.minimum(x, y)
+        high = np.maximum(x, y)
+        np.maximum(low, np.minimum(high, z, out=high), out=out)
+    rows = np.empty(a.shape, a.dtype)
+    rows[:, [0, -1]] = a[:, [0, -1]]
     if a.shape[1] >= 3:
-        rows[:, 1:-1] = median_of_3(a[:, :-2], a[:, 1:-1], a[:, 2:])
-    out = rows.copy()
+        median_of_3(a[:, :-2], a[:, 1:-1], a[:, 2:], rows[:, 1:-1])
+    out = np.empty(a.shape, a.dtype)
+    out[[0, -1]] = rows[[0, -1]]
     if a.shape[0] >= 3:
-        out[1:-1] = median_of_3(rows[:-2], rows[1:-1], rows[2:])
+        median_of_3(rows[:-2], rows[1:-1], rows[2:], out[1:-1])
     return out
 
 
@@ -416,8 +423,46 @@ def _robust(a):
     """
     step = max(1, int(np.sqrt(a.size / 5000)))
     sample = a[::step, ::step]
-    median = float(np.median(sample))
-    return median, 1.4826 * float(np.median(np.abs(sample - median)))
+    median = float(_median(sample))
+    return median, 1.4826 * float(_median(np.abs(sample - median)))
+
+
+def _median(a):
+    """np.median(a) of all of a's values (floating point), the same number, of the same type: the middle value, or
+    the mean of the middle two, from np.partition. np.median's own bookkeeping costs more than the partition of
+    the few thousand values it is given here, many times a picture. NaN if a holds one, as from np.median."""
+    part = a.flatten()
+    n = part.size
+    if n == 0:
+        return np.median(a)
+    half = n // 2
+    part.partition((half - 1, half, n - 1) if n % 2 == 0 else (half, n - 1))  # (NaN sorts last)
+    if np.isnan(part[-1]):
+        return part[-1]
+    # (as np.median's mean, a sum from 0: -0.0 comes out as 0.0; in a's type, with NumPy 1's promotion rules too)
+    zero = part.dtype.type(0)
+    return part[half] + zero if n % 2 else (zero + part[half - 1] + part[half]) / part.dtype.type(2)
+
+
+def _percentile(a, q):
+    """np.percentile(a, q) of all of a's values (floating point) for one q from 0 to 100, the same number, from
+    np.partition (see _median): linear interpolation between the two values around rank (n - 1) q / 100 in
+    sorted order, computed as np.percentile does, in a's precision, from the nearer of the two."""
+    part = a.flatten()
+    n = part.size
+    if n == 0:
+        return np.percentile(a, q)
+    rank = (n - 1) * (q / 100)
+    i = min(int(rank), n - 1)
+    part.partition((i, min(i + 1, n - 1), n - 1))
+    if np.isnan(part[-1]):
+        return part[-1]
+    if rank >= n - 1:  # (the last value, with itself, as np.percentile takes it: rank + 1 past index -1)
+        low, high, t = part[-1], part[-1], rank + 1
+    else:
+        low, high, t = part[i], part[i + 1], rank - i
+    step = high - low
+    return high - step * (1 - t) if t >= 0.5 else low + step * t
 
 
 def ink_levels(grey, smooth=None):
@@ -459,7 +504,9 @@ def ink_levels(grey, smooth=None):
     # the grid, and interpolate it bilinearly into a smooth surface.
     paper_grid = _grid_filter(_grid_filter(paper_grid, np.min), np.max)
     paper = _surface(paper_grid, g.shape)
-    ink, smooth = np.maximum(grey - paper, 0), np.maximum(g - paper, 0)
+    ink, smooth = grey - paper, g - paper
+    np.maximum(ink, 0, out=ink)  # (in place: no more copies of the picture than needed)
+    np.maximum(smooth, 0, out=smooth)
 
     # Is there ink? (_stroke_level)
     try:
@@ -491,7 +538,9 @@ def ink_levels(grey, smooth=None):
     # 0, stroke bodies saturate at 1 like MNIST's, and the anti-aliased edges keep their grey levels.
     floor, noise = _robust(ink)
     low = floor + max(3 * noise, LOW_CUT * (stroke - floor))
-    return np.clip((ink - low) / max(stroke - low, 1e-6), 0.0, 1.0), solid
+    ink -= low
+    ink /= max(stroke - low, 1e-6)
+    return np.clip(ink, 0.0, 1.0, out=ink), solid
 
 
 def _ink_excess(g, mid_grid):
@@ -500,7 +549,10 @@ def _ink_excess(g, mid_grid):
     (_block_levels)."""
     d = g - _lighting_plane(mid_grid, g.shape)
     spread = 3 * _robust(d)[1] + 0.02
-    return float(np.maximum(-d - spread, 0).sum()), float(np.maximum(d - spread, 0).sum())
+    below = np.negative(d)  # (-d - spread, then d - spread, clipped at 0: in place)
+    below -= spread
+    above = np.subtract(d, spread, out=d)
+    return float(np.maximum(below, 0, out=below).sum()), float(np.maximum(above, 0, out=above).sum())
 
 
 def _stroke_level(smooth):
@@ -518,7 +570,7 @@ def _stroke_level(smooth):
     candidates = smooth[smooth > floor + max(4 * noise, MIN_CONTRAST / 2)]
     if candidates.size < MIN_INK_PIXELS:
         raise PictureError("no ink found: the picture looks blank")
-    stroke = float(np.percentile(candidates, 90))
+    stroke = float(_percentile(candidates, 90))
     if stroke - floor < max(MIN_CONTRAST, 6 * noise):
         raise PictureError("no ink found: the picture looks blank (only faint marks or noise)")
     return stroke, floor + max(4 * noise, 0.25 * (stroke - floor))
@@ -567,9 +619,11 @@ def _ruled_lines(g):
     """
     lift = None
     k = max(2, round(0.02 * max(g.shape)))
+    # (the paper's level of _ruling_slope, found once: every third pixel of g or of g.T, the same values)
+    paper = float(_percentile(g[::3, ::3], 90)) if max(g.shape) <= WORK_SIZE else None
     for axis in (1, 0):  # rows, then columns
         a = g if axis == 1 else g.T  # its rows run along the lines
-        slope = _ruling_slope(a)
+        slope = _ruling_slope(a, paper)
         factor = _line_factors(_line_levels(a, slope), 4 * k, 4) if slope else None
         if factor is None:  # level, or nothing found along the slope: the rows themselves
             slope, factor = 0, _line_factors(_line_levels(a, 0), k)
@@ -584,7 +638,7 @@ def _ruled_lines(g):
     return lift
 
 
-def _ruling_slope(a):
+def _ruling_slope(a, paper=None):
     """The slope (rows per column) within +-MAX_TILT of printed lines along the rows of a; 0 if none or level.
 
     Columns are averaged in bands of 16 (ink no darker than the darkest printed line) and the bands' profiles
@@ -598,6 +652,7 @@ def _ruling_slope(a):
     FINE_SIZE) is reduced to about that size first.
     Args:
       a: float32 [H, W], dark ink and lines on light paper.
+      paper: the 90th percentile of a[::3, ::3], if the caller has it (a no larger than WORK_SIZE).
     Returns:
       float: the slope; lines run along y = c + slope * (x - W / 2).
     """
@@ -609,7 +664,8 @@ def _ruling_slope(a):
         h, w = a.shape
     if w < 64 or h < 16:
         return 0.0
-    paper = float(np.percentile(a[::3, ::3], 90))
+    if paper is None or scale > 1:
+        paper = float(_percentile(a[::3, ::3], 90))
     a = np.maximum(a, np.float32(LINE_DARKEST * paper))
     k = max(2, round(0.02 * max(h, w)))
     step = 2.0 / w
@@ -621,16 +677,19 @@ def _ruling_slope(a):
     # Printed lines cross every band: where most bands have no narrow dip at all, nothing is ruled
     # (most pictures, at a tenth of the search's cost).
     dipped = (_closing(profiles.T, k) - profiles.T).max(axis=1)  # [bands]
-    if np.median(dipped) < 0.01:
+    if _median(dipped) < 0.01:
         return 0.0
     edge = int(np.ceil(MAX_TILT * w / 2)) + 1
     padded = np.pad(profiles.T, ((0, 0), (edge, edge)), mode="edge")  # [bands, H + 2 edge]
     slopes = np.arange(-reach, reach + 1) * step
     shifts = np.rint(slopes[:, None] * middles).astype(np.intp) + edge  # [slopes, bands]
-    summed = padded[np.arange(bands)[:, None], shifts[:, :, None] + np.arange(h)].mean(axis=1)  # [slopes, H]
+    # (each band's profile shifted for each slope: rows of its windows of H rows, gathered whole; the mean over the
+    # bands in the same order as from a gather of every row index)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, h, axis=1)  # [bands, 2 edge + 1, H]
+    summed = windows[np.arange(bands)[:, None], shifts.T].mean(axis=0)  # [slopes, H]
     dips = np.square(_closing(summed, k) - summed).sum(axis=1)  # [slopes]
     best = int(np.argmax(dips))
-    if dips[best] < 2 * np.median(dips):  # no straight lines across the picture
+    if dips[best] < 2 * _median(dips):  # no straight lines across the picture
         return 0.0
 
     # Refine: each deepest dip of the best sum (within k rows) that stands out is a printed line; its centre in
@@ -705,7 +764,7 @@ def _line_levels(a, slope):
     if slope == 0:
         lines = a[:, ::2]
         n = lines.shape[1]
-        return np.partition(lines, int(0.9 * (n - 1)), axis=1)[:, int(0.9 * (n - 1))]
+        return np.sort(lines, axis=1)[:, int(0.9 * (n - 1))]  # (the same value as np.partition's, sooner here)
     line = _line_of(a.shape, slope, np.s_[::2])
     values = a[:, ::2].ravel()
     order = np.argsort(line.ravel() + values.astype(np.float64) / 2, kind="stable")  # by line, then value
@@ -782,12 +841,17 @@ def _closing(a, k):
 
 def _sliding(a, k, reduce):
     """reduce (np.maximum or np.minimum) of a over windows of 2k + 1 along its last axis, the ends replicated."""
-    padded = np.pad(a, [(0, 0)] * (a.ndim - 1) + [(k, k)], mode="edge")
-    n = a.shape[-1]
-    out = padded[..., :n].copy()
-    for i in range(1, 2 * k + 1):
-        reduce(out, padded[..., i:i + n], out=out)
-    return out
+    n, window = a.shape[-1], 2 * k + 1
+    out = np.concatenate([a[..., :1]] * k + [a] + [a[..., -1:]] * k, axis=-1)  # (the ends replicated)
+    # Windows of 2, 4, 8, ... values, each from two of half the width; then the whole window from two that overlap
+    # (a maximum or a minimum is exact: the same as over the 2k + 1 values one by one, in fewer steps).
+    width = 1
+    while 2 * width <= window:
+        out = reduce(out[..., :-width], out[..., width:])
+        width *= 2
+    if width < window:
+        out = reduce(out[..., :n], out[..., window - width:window - width + n])
+    return out[..., :n]
 
 
 def _block_side(shape):
@@ -805,19 +869,23 @@ def _robust_plane(xs, ys, levels):
     """
     basis = np.stack([np.ones(levels.size, np.float32), xs, ys], axis=1)
     keep = np.ones(levels.size, bool)
-    coef = np.array([np.median(levels), 0.0, 0.0])
+    coef = np.array([_median(levels), 0.0, 0.0])
     for _ in range(3):
         if keep.sum() < 3:
             break
         # A coordinate the same for every point kept (a grid one block tall: a picture over 12 times as wide
         # as it is high) says nothing of the slope along it: left out, it stays 0. Kept in, it would be as
         # good as the constant, and the least-norm solution would tilt the plane along it.
-        used = [0] + [i for i in (1, 2) if np.ptp(basis[keep, i]) > 0]
+        points = basis[keep]
+        used = [0] + [i for i in (1, 2) if points[:, i].max() > points[:, i].min()]
         coef = np.zeros(3)
-        coef[used] = np.linalg.lstsq(basis[keep][:, used], levels[keep], rcond=None)[0]
+        coef[used] = np.linalg.lstsq(points[:, used], levels[keep], rcond=None)[0]
         residual = levels - basis @ coef
-        centre = np.median(residual[keep])
-        keep = np.abs(residual - centre) <= 2.5 * 1.4826 * np.median(np.abs(residual[keep] - centre)) + 0.01
+        centre = _median(residual[keep])
+        kept = np.abs(residual - centre) <= 2.5 * 1.4826 * _median(np.abs(residual[keep] - centre)) + 0.01
+        if np.array_equal(kept, keep):  # the same points again: a refit would be this fit, to the last bit
+            break
+        keep = kept
     return coef, keep
 
 
@@ -832,7 +900,8 @@ def _lighting_plane(grid, shape):
     coef, _ = _robust_plane(xs.ravel(), ys.ravel(), grid.ravel())
     rows = np.arange(shape[0], dtype=np.float32)[:, None]
     cols = np.arange(shape[1], dtype=np.float32)[None, :]
-    return (coef[0] + coef[1] * cols + coef[2] * rows).astype(np.float32)
+    # (summed in float64 and rounded to float32 as it is stored, as .astype would: no float64 copy of the picture)
+    return np.add(coef[0] + coef[1] * cols, coef[2] * rows, out=np.empty(shape, np.float32))
 
 
 def _block_levels(a, percentiles):
@@ -861,7 +930,7 @@ def _surface(grid, shape):
     ny, nx = grid.shape
     # Block centres sit at (i + 1.5) * b in the extended grid resized; cropped, at (i + 0.5) * b exactly.
     surface = _image(_extended(grid)).resize(((nx + 2) * b, (ny + 2) * b), Image.BILINEAR)
-    return np.asarray(surface, dtype=np.float32)[b:b + shape[0], b:b + shape[1]]
+    return np.asarray(surface.crop((b, b, b + shape[1], b + shape[0])), dtype=np.float32)
 
 
 def _extended(grid):
@@ -875,7 +944,8 @@ def _extended(grid):
         step, step2 = edge - inner, inner - inner2
         return edge + np.where(step * step2 > 0, np.sign(step) * np.minimum(abs(step), abs(step2)), 0)
 
-    p = np.pad(grid, 1, mode="edge")
+    h, w = grid.shape  # (its edges repeated, as np.pad's "edge" does, at a fraction of its cost)
+    p = grid[np.clip(np.arange(-1, h + 1), 0, h - 1)[:, None], np.clip(np.arange(-1, w + 1), 0, w - 1)]
     if grid.shape[0] > 2:
         p[0], p[-1] = beyond(p[1], p[2], p[3]), beyond(p[-2], p[-3], p[-4])
     if grid.shape[1] > 2:
@@ -924,7 +994,8 @@ def stroke_width(ink):
     edges, each a step from paper to ink. Measured this way MNIST's strokes are 2.0 pixels wide (median of
     the training set; 20th percentile 1.6; class medians from 1.8 for 5s to 2.3 for 0s).
     """
-    variation = np.abs(np.diff(ink, axis=0)).sum() + np.abs(np.diff(ink, axis=1)).sum()
+    down, across = ink[1:] - ink[:-1], ink[:, 1:] - ink[:, :-1]  # (np.diff's, without its overhead)
+    variation = np.abs(down, out=down).sum() + np.abs(across, out=across).sum()
     return 2 * float(ink.sum()) / max(float(variation), 1e-6)
 
 
@@ -1080,16 +1151,18 @@ def on_paper(grey):
     """
     h, w = grey.shape
     m = max(2, max(h, w) // 4)
-    ys, xs = np.indices((h, w), dtype=np.float32)
     edge = np.zeros((h, w), bool)
     edge[[0, -1]], edge[:, [0, -1]] = True, True
-    coef, _ = _robust_plane(xs[edge], ys[edge], grey[edge])
+    ys, xs = np.nonzero(edge)
+    coef, _ = _robust_plane(xs.astype(np.float32), ys.astype(np.float32), grey[edge])
     steps = np.concatenate([np.diff(line) for line in (grey[0], grey[-1], grey[:, 0], grey[:, -1])])
     noise = _step_noise(steps)
     rows = np.arange(-m, h + m, dtype=np.float32)[:, None]
     cols = np.arange(-m, w + m, dtype=np.float32)[None, :]
-    padded = coef[0] + coef[1] * cols + coef[2] * rows
-    padded = (padded + noise * np.random.default_rng(0).standard_normal(padded.shape)).astype(np.float32)
+    plane = coef[0] + coef[1] * cols + coef[2] * rows
+    # (plane + noise, in float64, rounded to float32 as it is stored, as .astype would)
+    padded = np.add(plane, noise * np.random.default_rng(0).standard_normal(plane.shape),
+                    out=np.empty(plane.shape, np.float32))
     padded[m:m + h, m:m + w] = grey
     return padded, m
 
@@ -1099,11 +1172,15 @@ def _seeded_runs(seeds, mask):
     h, w = mask.shape
     m = np.zeros((h, w + 1), bool)  # a column of False between rows: no run goes on into the next row
     m[:, :w] = mask
-    run = np.cumsum(m & ~np.roll(m, 1)).reshape(h, w + 1)[:, :w] * mask  # each run's number, 0 off the mask
-    seeded = np.zeros(int(run.max()) + 1, bool)
-    seeded[run[seeds & mask]] = True
-    seeded[0] = False
-    return seeded[run]
+    s = np.zeros((h, w + 1), bool)
+    s[:, :w] = seeds & mask
+    # The rows end to end, cut where the mask begins or ends: runs and the gaps between them, each seeded or not,
+    # and drawn again so (a few hundred pieces: a cumulative sum over every pixel, to number them, cost 3 times as
+    # much).
+    flat = m.ravel()
+    starts = np.concatenate(([0], np.flatnonzero(flat[1:] != flat[:-1]) + 1))
+    seeded = np.logical_or.reduceat(s.ravel(), starts)
+    return np.repeat(seeded, np.diff(starts, append=flat.size)).reshape(h, w + 1)[:, :w]
 
 
 def _from_side(a, side):
@@ -1138,24 +1215,25 @@ def surroundings(grey, most=0.9, smooth=None, contrast=2 * MIN_CONTRAST):
     h, w = grey.shape
     if min(h, w) < 16:
         return None
-    paper = float(np.percentile(grey[::4, ::4], 90))  # (the paper covers most of the picture)
+    paper = float(_percentile(grey[::4, ::4], 90))  # (the paper covers most of the picture)
     depth = max(2, round(0.02 * max(h, w)))
     # Each side (top, bottom, left, right): the darkest of its outer `depth` pixels (median-filtered as the whole
-    # picture is below, so with one more pixel inward: noise, specks and 1-pixel lines are not a frame), all
-    # along it. Lined: 95% of it clearly darker than the paper.
+    # picture is below: noise, specks and 1-pixel lines are not a frame), all along it. Lined: 95% of it clearly
+    # darker than the paper. (Taken from the whole picture's median filter, cut as a band one pixel deeper
+    # filtered on its own was, its inner edge then dropped: the same values.)
     bands = (np.s_[:depth], np.s_[-depth:], np.s_[:, :depth], np.s_[:, -depth:])
     wider = (np.s_[:depth + 1], np.s_[-depth - 1:], np.s_[:, :depth + 1], np.s_[:, -depth - 1:])
     outer = (np.s_[:depth], np.s_[1:], np.s_[:, :depth], np.s_[:, 1:])
+    g = _median3(grey) if smooth is None else smooth
     levels = {}
     for side in range(4):
-        edge = _median3(grey[wider[side]])[outer[side]].min(axis=side // 2)
-        level = float(np.median(edge))
+        edge = g[wider[side]][outer[side]].min(axis=side // 2)
+        level = float(_median(edge))
         if paper - level >= contrast and np.mean(edge < (paper + level) / 2) >= 0.95:
             levels[side] = level
     if not levels:
         return None
     lined = list(levels)
-    g = _median3(grey) if smooth is None else smooth
     dark = g < (paper + max(levels.values())) / 2  # below halfway from the paper to the lightest lined side
     seeds = np.zeros((h, w), bool)
     for side in lined:
@@ -1170,7 +1248,8 @@ def surroundings(grey, most=0.9, smooth=None, contrast=2 * MIN_CONTRAST):
         deep = np.where(r.all(axis=0), r.shape[0], np.argmin(r, axis=0))  # reached pixels from the side, on
         k = max(3, r.shape[1] // 10) | 1
         window = np.lib.stride_tricks.sliding_window_view(np.pad(deep, k // 2, mode="edge"), k)
-        _from_side(region, side)[...] |= r & (np.arange(r.shape[0])[:, None] < np.median(window, axis=1) + depth)
+        median = np.partition(window, k // 2, axis=1)[:, k // 2]  # (k is odd: np.median's, as whole numbers)
+        _from_side(region, side)[...] |= r & (np.arange(r.shape[0])[:, None] < median + depth)
     rest = dark & ~region
     # Taken only if there is one (a dark line a pixel in from the edge is not seen from it), something dark that
     # is not part of it is left (the digit: a digit cut out close to its ink, a 7 whose bar runs along the top,
@@ -1205,7 +1284,7 @@ def _box_share(region):
     # its top or bottom side that is leftmost too, by far more, in fewer rows.
     left = np.argmax(sheet[rows], axis=1)
     k = max(1, len(rows) // 10)
-    slope = float(np.median((left[k:] - left[:-k]) / (rows[k:] - rows[:-k]))) if len(rows) > k else 0.0
+    slope = float(_median((left[k:] - left[:-k]) / (rows[k:] - rows[:-k]))) if len(rows) > k else 0.0
     if share <= 0.15 or abs(slope) < 0.02 or abs(slope) > 0.2:  # (upright, or turned by over 11 degrees)
         return share
     ys, xs = np.indices(region.shape, dtype=np.float32)
@@ -1218,7 +1297,7 @@ def _box_share(region):
 def _step_noise(steps):
     """A picture's pixel noise from float32 [N] differences between neighbouring pixels: their robust standard
     deviation over sqrt(2) (each difference holds the noise of two pixels); 0 without any."""
-    return 1.4826 * float(np.median(np.abs(steps - np.median(steps)))) / np.sqrt(2) if steps.size else 0.0
+    return 1.4826 * float(_median(np.abs(steps - _median(steps)))) / np.sqrt(2) if steps.size else 0.0
 
 
 def _paper_over(grey, region):
@@ -1290,15 +1369,22 @@ def _straight_edges(g, paper, most=4):
     a = (bin_of + np.array([[-1], [0], [1]])) % angles  # each pixel votes for its own direction and the two beside
     theta = a * (2 * np.pi / angles)
     rho = np.rint((xs * np.cos(theta) + ys * np.sin(theta) + span) / 2).astype(np.intp)
-    votes = np.bincount((a * (span + 1) + rho).ravel(), minlength=angles * (span + 1)).reshape(angles, span + 1)
-    votes[:, 1:-1] += votes[:, :-2] + votes[:, 2:]  # and rho +-1 bin (not exact: the peak only needs finding)
+    # and rho +-1 bin (not exact: the peak only needs finding), but not into the first and last bins: each vote
+    # counted in the bins beside its own too (a few thousand votes, not sums over the 180 x span bins)
+    cell, rho = (a * (span + 1) + rho).ravel(), rho.ravel()
+    cell = np.concatenate((cell, cell[rho <= span - 2] + 1, cell[rho >= 2] - 1))
+    votes = np.bincount(cell, minlength=angles * (span + 1)).reshape(angles, span + 1)
     found = []
+    top = votes.max(axis=1)  # each direction's most votes, kept up to date as peaks are cleared
     for _ in range(most):
-        peak_a, peak_r = np.unravel_index(int(np.argmax(votes)), votes.shape)
+        peak_a = int(np.argmax(top))  # (the first of the highest, as np.argmax of all votes finds it)
+        peak_r = int(np.argmax(votes[peak_a]))
         if votes[peak_a, peak_r] < smallest:
             break
         found.append((peak_a * (2 * np.pi / angles), 2.0 * peak_r - span))
-        votes[[(peak_a + i) % angles for i in range(-2, 3)], max(0, peak_r - 3):peak_r + 4] = 0  # and around it
+        around = [(peak_a + i) % angles for i in range(-2, 3)]
+        votes[around, max(0, peak_r - 3):peak_r + 4] = 0  # and around it
+        top[around] = votes[around].max(axis=1)
     return found
 
 
@@ -1350,7 +1436,7 @@ def _steps_along(g, phi, rho):
     common = (low + int(np.argmax(counts[low:high + 1]))) * 0.05
     if counts[round(common / 0.05)] == 0:
         return None
-    r = float(np.median(both[np.abs(both - common) <= 0.05]))
+    r = float(_median(both[np.abs(both - common) <= 0.05]))
     same = (np.abs(ratios[0] - r) <= 0.08) | (np.abs(ratios[1] - r) <= 0.08)
     quarter = max(1, along.size // 4)
     return r if (SHADOW_DARKEST <= r <= SHADOW_FAINTEST and same.sum() >= 0.4 * along.size
@@ -1384,7 +1470,8 @@ def _hard_shadow(grey, smooth=None):
     else:
         g = _median3(grey[:h - h % k, :w - w % k].reshape(h // k, k, w // k, k).mean(axis=(1, 3)))
     sample = g[::3, ::3].ravel()
-    paper = float(np.partition(sample, int(0.9 * (sample.size - 1)))[int(0.9 * (sample.size - 1))])
+    rank = int(0.9 * (sample.size - 1))
+    paper = float(np.partition(sample, (rank, sample.size - 1))[rank])  # (with a second rank: NumPy's quicker way)
     if paper < 0.05:  # (a black picture)
         return None
     for phi, rho in _straight_edges(g, paper):
@@ -1438,7 +1525,7 @@ def _refined(g, phi, rho, first):
     """
     band_y, band_x = np.nonzero(np.abs(_distance(g.shape, phi, rho)[0]) <= first + 2)
     gx, gy = _sobel_at(g, band_y, band_x)
-    noise = 0.1 * float(np.percentile(g[band_y, band_x], 90)) if band_y.size else 0.0
+    noise = 0.1 * float(_percentile(g[band_y, band_x], 90)) if band_y.size else 0.0
     band_y, band_x = band_y.astype(np.float32), band_x.astype(np.float32)
     for window in (first, max(3.0, first / 3), 2.0):
         d, along = _distance(g.shape, phi, rho, band_y, band_x)
@@ -1449,7 +1536,7 @@ def _refined(g, phi, rho, first):
         rise = np.maximum(gx[near] * np.cos(phi) + gy[near] * np.sin(phi) - noise, 0)
         piece = np.floor((along - along.min()) / max(6.0, float(np.ptp(along)) / 16)).astype(np.intp)
         total = np.bincount(piece, rise)
-        seen = total > 0.3 * np.median(total[total > 0]) if np.any(total > 0) else total > 0
+        seen = total > 0.3 * _median(total[total > 0]) if np.any(total > 0) else total > 0
         if seen.sum() < 4:
             return None
         centre = np.bincount(piece, rise * across)[seen] / total[seen]
@@ -1460,7 +1547,7 @@ def _refined(g, phi, rho, first):
                 return None
             slope, offset = np.polyfit(at[keep], centre[keep], 1)
             off = np.abs(centre - (offset + slope * at))
-            keep = off <= max(0.75, 2 * np.median(off))
+            keep = off <= max(0.75, 2 * _median(off))
         # the edge lies along d = offset + slope * t: the line turned by -atan(slope), and moved
         phi, rho = phi - np.arctan(slope), (rho + offset) / np.hypot(1, slope)
     return phi, rho
@@ -1527,7 +1614,7 @@ def _shadow_ratio(g, phi, rho, ratio):
     near = np.abs(dark - ratio) <= 0.1
     if near.sum() < 4:
         return None
-    ratio = float(np.median(dark[near]))
+    ratio = float(_median(dark[near]))
     half = 1 - (1 - ratio) / 2
     steady = ((np.abs(dark - ratio) <= 0.08) & (light >= 0.92) & ~(lowest < 0.92)
               & ~(np.abs(dark_far - ratio) > 0.08))
@@ -1574,7 +1661,7 @@ def _shadow_lifted(grey, g, phi, rho, ratio, k):
     if profile.size < 3 or not (at >= ramp).any() or not (at <= -ramp).any():
         return None
     profile[1:-1] = np.median(np.stack([profile[:-2], profile[1:-1], profile[2:]]), axis=0)
-    top, bottom = float(np.median(profile[at >= ramp])), float(np.median(profile[at <= -ramp]))
+    top, bottom = float(_median(profile[at >= ramp])), float(_median(profile[at <= -ramp]))
     if top - bottom < 0.05:
         return None
     profile = np.maximum.accumulate(np.clip(ratio + (profile - bottom) * (1 - ratio) / (top - bottom), ratio, 1))
@@ -1648,11 +1735,11 @@ def _read(grey, margin=True):
         # lightest of its outer pixels against the 10th percentile), so that a noisy photo of a board was taken to
         # have light surroundings, which reached into a stroke near a side and painted it over.
         contrast = 2 * MIN_CONTRAST
-        if np.median(grey[::4, ::4]) < 0.5:
+        if _median(grey[::4, ::4]) < 0.5:
             rows = grey[::max(1, grey.shape[0] // 16)]  # (about 16 rows, some 5,000 steps: enough for the noise)
             contrast = min(contrast, max(MIN_CONTRAST / 2, 4 * _step_noise(np.diff(rows, axis=1).ravel())))
         light = surroundings(1.0 - grey, smooth=1.0 - smooth, contrast=contrast)
-        if light is not None and np.median(grey[~light]) < np.median(grey[light]) - contrast:
+        if light is not None and _median(grey[~light]) < _median(grey[light]) - contrast:
             around = light
     if around is not None:  # a frame, a scan's margin, a table: not ink, but paper like the sheet's
         grown = _neighbours(around) > 0
@@ -1687,7 +1774,7 @@ def _read(grey, margin=True):
             h, w = grey.shape
             in_picture = (max(0, top - m), min(h, bottom - m), max(0, left - m), min(w, right - m))
             strokes = solid[m:m + h, m:m + w]
-            contrast = (abs(float(np.median(grey[strokes]) - np.median(grey[~strokes])))
+            contrast = (abs(float(_median(grey[strokes]) - _median(grey[~strokes])))
                         if strokes.any() and not strokes.all() else 0.0)
             # Taken only if it is what was looked for: a digit reaching the picture's sides, in the picture
             # (not the margin), its strokes standing out from the paper around them (not the blotches of a
