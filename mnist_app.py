@@ -20,8 +20,10 @@ import types
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
-if __name__ == "__main__" and getattr(sys.flags, "safe_path", False):  # python -P or -I: this folder,
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # which holds our modules, is off the path
+# python -I or -P: the folder of the script (as Python finds it, links resolved), which holds our modules,
+# is not on the module path.
+if __name__ == "__main__" and (sys.flags.isolated or getattr(sys.flags, "safe_path", False)):
+    sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 
 # mnist_common first: it readies the standard streams and quiets TensorFlow, which loads when first used.
 from mnist_common import run_main, restore_newest, check_model_dir, check_stop, list_checkpoints, UserError, EmaModel

@@ -14,8 +14,10 @@ import tempfile
 import threading
 import time
 
-if __name__ == "__main__" and getattr(sys.flags, "safe_path", False):  # python -P or -I: this folder,
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # which holds our modules, is off the path
+# python -I or -P: the folder of the script (as Python finds it, links resolved), which holds our modules,
+# is not on the module path.
+if __name__ == "__main__" and (sys.flags.isolated or getattr(sys.flags, "safe_path", False)):
+    sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 
 # mnist_common first: it readies the standard streams and quiets TensorFlow, which loads when first used.
 from mnist_common import (tf, run_main, check_model_dir, claim_model_dir, error_reason, holding_model_dir,
@@ -400,31 +402,47 @@ def main(argv=None):
     # made is said before TensorFlow loads; let go at the end, for main() called from code whose process goes
     # on (a notebook's kernel held it until restarted). The directories made are removed again if the run
     # wrote nothing in them (the data could not be read, say).
-    made = _missing_dirs(args.model_dir)
-    os.makedirs(args.model_dir, exist_ok=True)
-    claimed = claim_model_dir(args.model_dir)
+    made = []
+    try:
+        _make_dirs(args.model_dir, made)
+    except OSError:
+        _remove_if_empty(made)
+        raise
+    claimed = claim_model_dir(args.model_dir)  # (held by another trainer: the directory is its, left alone)
     try:
         return _load_and_train(args)
     finally:
-        for d in made:  # the model directory first, then the folders made above it
-            try:
-                os.rmdir(d)
-            except OSError:  # not empty (checkpoints written), or gone: it and those above it stay
-                break
+        _remove_if_empty(made)
         if claimed:
             release_model_dir(args.model_dir)
 
 
-def _missing_dirs(path):
-    """The directories os.makedirs(path) would make, path first."""
-    missing = []
-    while path and not os.path.isdir(path):
-        missing.append(path)
-        parent = os.path.dirname(os.path.normpath(path))
-        if parent == os.path.normpath(path):
+def _make_dirs(path, made):
+    """os.makedirs(path, exist_ok=True), step by step as it goes, appending each directory it makes to made
+    (so "new/../old" makes "new" only)."""
+    head, tail = os.path.split(path)
+    if not tail:
+        head, tail = os.path.split(head)
+    if head and tail and not os.path.exists(head):
+        _make_dirs(head, made)
+        if tail == os.curdir:  # "new/.": made with new
+            return
+    try:
+        os.mkdir(path)
+    except OSError:
+        if not os.path.isdir(path):
+            raise
+    else:
+        made.append(path)
+
+
+def _remove_if_empty(made):
+    """Removes the directories of made, last first, while they are empty (rmdir never removes anything else)."""
+    for d in reversed(made):
+        try:
+            os.rmdir(d)
+        except OSError:  # not empty (checkpoints written), or gone: it and those above it stay
             break
-        path = parent
-    return missing
 
 
 def _load_and_train(args):

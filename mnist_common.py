@@ -96,9 +96,9 @@ def _import_tf():
                     pass
         tf1.logging.set_verbosity(tf1.logging.ERROR)  # Python-side deprecation warnings
         return tf1
-    except ModuleNotFoundError as e:  # the requirements not installed (for this Python): one line
-        if (e.name or "").partition(".")[0] != "tensorflow":
-            raise
+    except ModuleNotFoundError as e:  # the requirements not installed (for this Python): one line in our programs
+        if (e.name or "").partition(".")[0] != "tensorflow" or not input_data.program_of_ours():
+            raise  # (code of one's own gets the ImportError, as for NumPy and Pillow)
         raise UserError(input_data.not_installed("TensorFlow")) from None
     except KeyboardInterrupt:
         print("\nInterrupted.", file=sys.stderr)
@@ -602,10 +602,15 @@ def stored_step(prefix):
     known = _stored_steps.get(prefix)
     if known is not None and known[0] == identity:
         return known[1]
+    step = None
     try:
-        stored = tf.train.load_checkpoint(tf_path(prefix)).get_tensor("Variable_4")
-        step = int(stored) if getattr(stored, "ndim", 0) == 0 else None  # another graph's may be a matrix,
-    except (tf.errors.OpError, ValueError, TypeError, OverflowError):    # NaN, a string...
+        reader = tf.train.load_checkpoint(tf_path(prefix))
+        # Another graph's Variable_4 may be anything: a large matrix (not read), a string, NaN, a complex number.
+        if reader.get_variable_to_shape_map().get("Variable_4") == []:
+            stored = reader.get_tensor("Variable_4")
+            if getattr(stored, "dtype", None) is not None and stored.dtype.kind in "iuf":
+                step = int(stored)
+    except (tf.errors.OpError, ValueError, TypeError, OverflowError):  # unreadable; NaN, infinite
         step = None
     _stored_steps[prefix] = (identity, step)
     return step

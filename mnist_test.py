@@ -10,8 +10,10 @@ import os
 import sys
 import time
 
-if __name__ == "__main__" and getattr(sys.flags, "safe_path", False):  # python -P or -I: this folder,
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # which holds our modules, is off the path
+# python -I or -P: the folder of the script (as Python finds it, links resolved), which holds our modules,
+# is not on the module path.
+if __name__ == "__main__" and (sys.flags.isolated or getattr(sys.flags, "safe_path", False)):
+    sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 
 # mnist_common first: it readies the standard streams and quiets TensorFlow, which loads when first used.
 from mnist_common import (tf, run_main, check_stop, list_checkpoints, checkpoint_order, step_of,

@@ -525,14 +525,18 @@ def test_a_stored_step_that_is_not_a_number_is_unknown(tmp_path):
     # A checkpoint of one's own naming from another graph, its Variable_4 a matrix or NaN: int() of it was a
     # TypeError or a ValueError.
     import mnist_test
-    for name, value in (("matrix", np.ones((2, 3), np.float32)), ("nan", np.float32("nan"))):
+    # (A string "123" was taken for step 123, a complex 5+1j for step 5, with a ComplexWarning.) A whole number
+    # stored as a float is a step.
+    for name, value, step in (("matrix", np.ones((2, 3), np.float32), None), ("nan", np.float32("nan"), None),
+                              ("text", b"123", None), ("complex", np.complex64(5 + 1j), None),
+                              ("float", np.float32(300), 300), ("int64", np.int64(7), 7)):
         path = str(tmp_path / name)
         with tf.Graph().as_default():
             tf.Variable(value, name="Variable_4")
             with tf.Session() as sess:
                 sess.run(tf.global_variables_initializer())
                 tf.train.Saver().save(sess, path)
-        assert mnist_test.step_of(path) is None, name
+        assert mnist_test.step_of(path) == step, name
 
 
 def test_a_checkpoint_named_without_a_step_is_the_oldest(tmp_path):

@@ -887,13 +887,21 @@ def test_a_second_trainer_is_refused_while_the_first_loads_into_a_new_model_dir(
     assert os.listdir(tmp_path) == []  # nothing was written: the directories made for the run are gone again
 
 
-def test_a_run_that_fails_before_training_leaves_no_model_dir_it_made(tmp_path):
+@pytest.mark.parametrize("model_dir, left", [
+    ("old/a/b", ["data", "old"]), ("new/../old", ["data", "old"]), ("m2/..", ["data", "old"]),
+    ("new/./a/", ["data", "old"]), ("new/" + "x" * 300, ["data", "old"])])
+def test_a_run_that_fails_before_training_leaves_no_model_dir_it_made(tmp_path, model_dir, left):
+    # The trainer makes its model directory before it reads the data: when the run ends having written nothing
+    # there, the directories it made are removed, and only those ("new/../old" is the user's empty old, kept;
+    # a name too long is made in part before it fails).
     (tmp_path / "old").mkdir()
     (tmp_path / "data").write_text("")  # a file, not a folder: the data cannot be read
-    proc = run_script("mnist_backward.py", "--model-dir", tmp_path / "old" / "a" / "b", "--data-dir", tmp_path / "data")
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "mnist_backward.py"), "--model-dir", model_dir,
+                           "--data-dir", "data"], cwd=str(tmp_path), env=_env(), capture_output=True, text=True,
+                          timeout=300)
     assert_no_traceback(proc)
-    assert proc.returncode == 1 and "error: " in proc.stderr
-    assert sorted(os.listdir(tmp_path)) == ["data", "old"] and os.listdir(tmp_path / "old") == []
+    assert proc.returncode == 1 and proc.stderr.startswith("error: "), proc.stderr
+    assert sorted(os.listdir(tmp_path)) == left and os.listdir(tmp_path / "old") == []
 
 
 @pytest.mark.parametrize("name, taken", [("m", False), ("m", True), ("m[1]", False)])
