@@ -26,7 +26,8 @@ if __name__ == "__main__" and (sys.flags.isolated or getattr(sys.flags, "safe_pa
     sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 
 # mnist_common first: it readies the standard streams and quiets TensorFlow, which loads when first used.
-from mnist_common import run_main, restore_newest, check_model_dir, check_stop, list_checkpoints, UserError, EmaModel
+from mnist_common import (run_main, restore_newest, check_model_dir, check_stop, list_checkpoints, no_checkpoint,
+                          UserError, EmaModel)
 import numpy as np
 import input_data
 try:
@@ -249,7 +250,7 @@ def batch(paths, model_dir, preprocess):
     """
     model = load_model(model_dir)
     if model is None:
-        print("No checkpoint file found")
+        no_checkpoint(model_dir)
         return 1
     entries, failed = picture_paths(paths), 0
     # Pillow and NumPy release the GIL while decoding and computing, so threads prepare pictures in
@@ -386,7 +387,7 @@ def application(model_dir=None, preprocess="mnist"):
     """
     model_dir = mnist_backward.MODEL_SAVE_PATH if model_dir is None else model_dir
     if load_model(model_dir) is None:
-        print("No checkpoint file found")
+        no_checkpoint(model_dir)
         return 1
     if sys.stdin.isatty() and sys.stdout.isatty():  # (input() uses readline only then)
         _edit_lines()

@@ -324,6 +324,24 @@ def check_model_dir(model_dir):
         raise UserError("model directory %s is not a directory" % model_dir)
 
 
+def no_checkpoint(model_dir, waiting=False):
+    """Prints the course's `No checkpoint file found`, and on stderr where it looked and how to fill it.
+
+    waiting: the evaluator's polling, which goes on waiting (else the command ends).
+    """
+    print("No checkpoint file found")
+    sys.stdout.flush()
+    import shlex
+    import mnist_backward  # for MODEL_SAVE_PATH; imported here to keep module imports acyclic
+    train = "python mnist_backward.py" + ("" if model_dir == mnist_backward.MODEL_SAVE_PATH
+                                          else " --model-dir " + shlex.quote(model_dir))
+    if waiting:
+        print("note: waiting for a checkpoint in %s (%s writes them); Ctrl+C stops" % (model_dir, train),
+              file=sys.stderr)
+    else:
+        print("note: no checkpoint in %s; train one first: %s" % (model_dir, train), file=sys.stderr)
+
+
 def session_config():
     """Session options: each op uses every core (os.cpu_count()), one op at a time (best on the 2 cores here)."""
     return tf.ConfigProto(intra_op_parallelism_threads=os.cpu_count() or 1, inter_op_parallelism_threads=1)

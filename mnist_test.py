@@ -17,7 +17,7 @@ if __name__ == "__main__" and (sys.flags.isolated or getattr(sys.flags, "safe_pa
 
 # mnist_common first: it readies the standard streams and quiets TensorFlow, which loads when first used.
 from mnist_common import (tf, run_main, check_stop, list_checkpoints, checkpoint_order, step_of,
-                          check_model_dir, EmaModel, error_reason)
+                          check_model_dir, no_checkpoint, EmaModel, error_reason)
 import numpy as np
 import input_data
 import mnist_backward
@@ -84,8 +84,7 @@ def test(mnist, model_dir=None, interval=None, once=False, until_step=None):
         # Forget the printed checkpoints that are gone (the trainer keeps five) or were written again.
         printed = {p: identity for p, identity in printed.items() if _file_identity(p) == identity}
         if not prefixes and not said_none:
-            print("No checkpoint file found")
-            sys.stdout.flush()
+            no_checkpoint(model_dir, waiting=not once)
             said_none = True
         if once:
             candidates = prefixes  # the newest that can be read

@@ -1619,7 +1619,9 @@ def test_paths_outside_ascii_on_an_ascii_stream(trained_model, pictures, tmp_pat
 def test_batch_without_checkpoint(tmp_path, pictures, capsys):
     assert mnist_app.main([pictures[1][0], "--model-dir", str(tmp_path)]) == 1
     out, err = capsys.readouterr()
-    assert out.strip() == "No checkpoint file found" and err == ""
+    assert out.strip() == "No checkpoint file found"
+    assert err == "note: no checkpoint in %s; train one first: python mnist_backward.py --model-dir %s\n" % (
+        tmp_path, tmp_path)
 
 
 def _digit_picture(image, path):

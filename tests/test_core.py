@@ -898,8 +898,10 @@ def test_help_and_bad_input_are_answered_before_tensorflow_loads(script, args, s
     assert proc.returncode == status, proc.stderr
     if status == 0:
         assert proc.stdout.startswith("usage: ") and proc.stderr == ""
-    elif proc.stdout == "No checkpoint file found\n":  # the app, as the course said it
-        assert proc.stderr == "" and ("{empty}" in args_given or "{stale}" in args_given)
+    elif proc.stdout == "No checkpoint file found\n":  # the app, as the course said it, and where it looked
+        looked = args[args.index("--model-dir") + 1]
+        assert proc.stderr.startswith("note: no checkpoint in %s; train one first: " % looked)
+        assert proc.stderr.count("\n") == 1 and ("{empty}" in args_given or "{stale}" in args_given)
     else:  # argparse's usage and its error, or our one line
         assert "error: " in proc.stderr.strip().splitlines()[-1] and "Training" not in proc.stdout, proc.stderr
 

@@ -96,7 +96,9 @@ def _line_reader(stream, timeout=60):
 
 def test_empty_dir_once_and_polling_pickup(tmp_path, trained_model, mnist_dir, capsys):
     assert mnist_test.main(["--once", "--model-dir", str(tmp_path), "--data-dir", mnist_dir]) == 1
-    assert capsys.readouterr() == ("No checkpoint file found\n", "")
+    # the course's line, and on stderr where it looked and how to fill it
+    assert capsys.readouterr() == ("No checkpoint file found\n", "note: no checkpoint in %s; train one first: python "
+                                   "mnist_backward.py --model-dir %s\n" % (tmp_path, tmp_path))
     import signal
     model_dir = tmp_path / "model"  # missing at first: also "No checkpoint file found"
     evaluator = start_script("mnist_test.py", "--interval", 0.05, "--model-dir", model_dir, "--data-dir", mnist_dir)
@@ -104,6 +106,8 @@ def test_empty_dir_once_and_polling_pickup(tmp_path, trained_model, mnist_dir, c
     stdout, stderr = _line_reader(evaluator.stdout), _line_reader(evaluator.stderr)
     try:
         assert stdout().strip() == "No checkpoint file found"
+        assert stderr() == ("note: waiting for a checkpoint in %s (python mnist_backward.py --model-dir %s writes "
+                            "them); Ctrl+C stops\n" % (model_dir, model_dir))
         shutil.copytree(trained_model, tmp_path / "staging")
         os.rename(tmp_path / "staging", model_dir)  # all five checkpoints appear at once
         # Each is printed once, oldest first, and the message is not repeated.
@@ -286,7 +290,9 @@ def test_interval_is_the_time_between_polls(tmp_path, mnist_dir, monkeypatch, ca
     with pytest.raises(Stop):
         mnist_test.main(["--interval", "0.05", "--model-dir", str(tmp_path), "--data-dir", mnist_dir])
     assert slept == [0.05, 0.05]
-    assert capsys.readouterr() == ("No checkpoint file found\n", "")  # said once
+    out, err = capsys.readouterr()  # said once
+    assert out == "No checkpoint file found\n" and err.startswith("note: waiting for a checkpoint in ") and \
+        err.count("\n") == 1, err
 
 
 def test_evaluator_takes_the_data_dir_from_the_environment_and_the_flag_before_it(trained_model, mnist_dir,
