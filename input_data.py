@@ -57,10 +57,20 @@ def missing_requirement(error, module, what):
     sys.exit(1)
 
 
+def say_interrupted():
+    """Prints `Interrupted.` on stderr after a Ctrl+C: on a line of its own at a terminal, which shows ^C
+    where the cursor was; nothing more in a file or a pipe."""
+    try:
+        at_terminal = sys.stderr.isatty()
+    except (AttributeError, ValueError):  # no stderr, or closed
+        at_terminal = False
+    print("\nInterrupted." if at_terminal else "Interrupted.", file=sys.stderr)
+
+
 try:
     import numpy as np
 except KeyboardInterrupt:  # Ctrl+C while NumPy loads, when run as a script: no traceback
-    print("\nInterrupted.", file=sys.stderr)
+    say_interrupted()
     sys.exit(130)
 except ModuleNotFoundError as e:
     missing_requirement(e, "numpy", "NumPy")
@@ -791,7 +801,7 @@ def main(argv=None):
         print(os_error_line(e), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("\nInterrupted.", file=sys.stderr)
+        say_interrupted()
         return 130
     try:
         print("MNIST in %s: %d train, %d validation, %d test images, %dx%d, all files valid"

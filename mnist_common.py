@@ -101,7 +101,7 @@ def _import_tf():
             raise  # (code of one's own gets the ImportError, as for NumPy and Pillow)
         raise UserError(input_data.not_installed("TensorFlow")) from None
     except KeyboardInterrupt:
-        print("\nInterrupted.", file=sys.stderr)
+        input_data.say_interrupted()
         sys.exit(130)
 
 
@@ -214,7 +214,7 @@ def run_main(main, exit_now=False):
         print("error: %s" % error_reason(e), file=sys.stderr)
         status = 1
     except KeyboardInterrupt:
-        print("\nInterrupted.", file=sys.stderr)
+        input_data.say_interrupted()
         status = 130
     finally:
         if signal.getsignal(signal.SIGINT) is _stop_handler and previous is not _stop_handler:

@@ -1479,7 +1479,7 @@ def test_a_ctrl_c_lost_while_the_model_was_built_still_stops_the_app(trained_mod
     with pytest.raises(SystemExit) as e:
         run_main(lambda: mnist_app.main(["--model-dir", trained_model] + ([folder] if batch else [])))
     out, err = capsys.readouterr()
-    assert (e.value.code, out, err) == (130, "", "\nInterrupted.\n")
+    assert (e.value.code, out, err) == (130, "", "Interrupted.\n")
     assert answers == ["1", paths[0]]  # nothing asked
 
 

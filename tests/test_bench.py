@@ -128,7 +128,7 @@ def test_train_speed_ctrl_c_is_one_line(mnist_dir):
     assert proc.stdout.readline().startswith("Training speed, ")  # the course loop is timing now
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=300)
-    assert (proc.returncode, err) == (130, "\nInterrupted.\n")
+    assert (proc.returncode, err) == (130, "Interrupted.\n")
 
 
 def test_full_run_smoke(mnist_dir):
@@ -272,7 +272,7 @@ def test_app_bench_takes_relative_paths_from_where_it_is_run(tmp_path, trained_m
     assert "mnist_app.py is" in proc.stdout and "(same predictions: 100%)" in proc.stdout, proc.stdout
 
 
-@pytest.mark.parametrize("signum, status, err", [(signal.SIGINT, 130, "\nInterrupted.\n"), (signal.SIGTERM, 143, "")])
+@pytest.mark.parametrize("signum, status, err", [(signal.SIGINT, 130, "Interrupted.\n"), (signal.SIGTERM, 143, "")])
 def test_train_speed_signal_while_the_package_trains_ends_as_elsewhere(mnist_dir, monkeypatch, capsys, signum,
                                                                         status, err):
     # backward() turns Ctrl+C and SIGTERM into a checkpoint and a TrainingInterrupted, which reached the user
@@ -347,7 +347,7 @@ def test_full_run_sigterm_leaves_no_trainer_and_no_temporary_directory(mnist_dir
         shutil.rmtree(model_dir, ignore_errors=True)
 
 
-@pytest.mark.parametrize("signum, status, err", [(signal.SIGTERM, 143, ""), (signal.SIGINT, 130, "\nInterrupted.\n"),
+@pytest.mark.parametrize("signum, status, err", [(signal.SIGTERM, 143, ""), (signal.SIGINT, 130, "Interrupted.\n"),
                                                  (signal.SIGHUP, 129, "")])
 @pytest.mark.parametrize("how", ["dropped", "printed", "turned"])
 def test_train_speed_stops_on_a_signal_whose_exception_was_lost(mnist_dir, lose_a_signal, capsys, signum, status, err,
@@ -367,7 +367,7 @@ def test_train_speed_stops_on_a_signal_whose_exception_was_lost(mnist_dir, lose_
     assert error == err and out.startswith("Training speed, 300 steps each") and "course loop" not in out, out
 
 
-@pytest.mark.parametrize("signum, status, err", [(signal.SIGTERM, 143, ""), (signal.SIGINT, 130, "\nInterrupted.\n"),
+@pytest.mark.parametrize("signum, status, err", [(signal.SIGTERM, 143, ""), (signal.SIGINT, 130, "Interrupted.\n"),
                                                  (signal.SIGHUP, 129, "")])
 def test_train_speed_sigterm_removes_its_temporary_directories(mnist_dir, tmp_path, signum, status, err):
     # it died at once, leaving the model directories of its rounds behind in $TMPDIR; and a signal sent on its

@@ -1077,3 +1077,25 @@ def test_trainer_trains_under_python_isolated_mode(tmp_path, mnist_dir):
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     assert proc.stdout.splitlines()[-1].startswith("Finished at step 3: 3 steps in ")
     assert (tmp_path / "m" / "mnist_model-3.index").is_file()
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_interrupted_is_on_a_line_of_its_own_at_a_terminal_only(terminal, monkeypatch):
+    # A terminal shows ^C where the cursor was: "Interrupted." goes on the next line. In a file or a pipe
+    # there is no ^C, and the blank line before it was noise.
+    import io
+    from mnist_common import run_main
+
+    class Stderr(io.StringIO):
+        def isatty(self):
+            return terminal
+
+    err = Stderr()
+    monkeypatch.setattr(sys, "stderr", err)
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    with pytest.raises(SystemExit) as e:
+        run_main(interrupted)
+    assert e.value.code == 130 and err.getvalue() == ("\nInterrupted.\n" if terminal else "Interrupted.\n")

@@ -137,7 +137,7 @@ def test_empty_dir_once_and_polling_pickup(tmp_path, trained_model, mnist_dir, c
     finally:
         if evaluator.poll() is None:
             evaluator.kill()
-    assert (evaluator.returncode, out, err) == (130, "", "\nInterrupted.\n")
+    assert (evaluator.returncode, out, err) == (130, "", "Interrupted.\n")
 
 
 @pytest.mark.parametrize("damage, reason", [("delete", "data-00000-of-00001; No such file or directory"),
@@ -585,7 +585,7 @@ def test_a_ctrl_c_lost_while_the_model_was_built_still_stops_the_polling(trained
     with pytest.raises(SystemExit) as e:
         run_main(lambda: mnist_test.main(["--model-dir", trained_model, "--data-dir", mnist_dir]))
     out, err = capsys.readouterr()
-    assert (e.value.code, err) == (130, "\nInterrupted.\n"), out + err
+    assert (e.value.code, err) == (130, "Interrupted.\n"), out + err
     assert out.splitlines()[-1].startswith("After 500 training step(s), test accuracy = ") and len(polls) == 1, out
 
 

@@ -483,7 +483,7 @@ def test_a_ctrl_c_lost_before_training_still_stops_the_trainer(mnist_dir, tmp_pa
         assert out.splitlines()[-1] == "Interrupted at step 0; checkpoint saved to %s-0." % (tmp_path / "mnist_model")
         assert [checkpoint_step(p) for p in list_checkpoints(str(tmp_path))] == [0]
     else:  # as Ctrl+C before training: one line, nothing saved
-        assert err == "\nInterrupted.\n" and "Interrupted at" not in out
+        assert err == "Interrupted.\n" and "Interrupted at" not in out
         assert list_checkpoints(str(tmp_path)) == []
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # given back by run_main
 
