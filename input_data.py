@@ -28,7 +28,6 @@ import urllib.request
 import zlib
 
 
-
 def program_of_ours():
     """Whether the program running is one of the package's scripts or benchmarks (python SCRIPT, python -m)."""
     path = getattr(sys.modules.get("__main__"), "__file__", None)
@@ -318,18 +317,14 @@ def download(filename, directory, source_url=DEFAULT_SOURCE_URL, md5=None):
     """
     path = os.path.join(directory, filename)
     url = source_url + filename
-    created = []  # the directories made here, deepest first: removed again if they stay empty
-    parent = os.path.abspath(directory)
-    while not os.path.lexists(parent):
-        created.append(parent)
-        parent = os.path.dirname(parent)
+    created = []  # the directories made here: removed again if they stay empty
     try:
-        os.makedirs(directory, exist_ok=True)
+        make_dirs(directory, created)
         _remove_stale_parts(directory, filename)
         fd, tmp = tempfile.mkstemp(prefix="." + filename + ".", suffix=".part", dir=directory)
         _hold(fd)  # while the download runs: its file is not stale
     except OSError as e:
-        _remove_empty(created)
+        remove_empty(created)
         raise DataError("%s is missing from %s, where it cannot be downloaded to (%s); put the file there "
                         "or download it from %s" % (filename, directory, e.strerror or e, url)) from None
     try:
@@ -383,7 +378,7 @@ def download(filename, directory, source_url=DEFAULT_SOURCE_URL, md5=None):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-        _remove_empty(created)  # a failed first download leaves no empty data directory behind
+        remove_empty(created)  # a failed first download leaves no empty data directory behind
 
 
 def _write(out, data):
@@ -435,9 +430,29 @@ def _remove_stale_parts(directory, filename):
             os.close(fd)
 
 
-def _remove_empty(directories):
-    """Removes directories, deepest first, up to the first that is not empty (holds a downloaded file)."""
-    for d in directories:
+def make_dirs(path, made):
+    """os.makedirs(path, exist_ok=True), one directory at a time, appending each to made as it is made (so
+    "new/../old" makes and lists "new" only); remove_empty(made) removes them again."""
+    head, tail = os.path.split(path)
+    if not tail:
+        head, tail = os.path.split(head)
+    if head and tail and not os.path.exists(head):
+        make_dirs(head, made)
+        if tail == os.curdir:  # "new/.": made with new
+            return
+    try:
+        os.mkdir(path)
+    except OSError:
+        if not os.path.isdir(path):
+            raise
+    else:
+        made.append(path)
+
+
+def remove_empty(made):
+    """Removes the directories make_dirs listed in made, last made first, up to the first that is not empty
+    (holds a downloaded file, a checkpoint): rmdir never removes anything else."""
+    for d in reversed(made):
         try:
             os.rmdir(d)
         except OSError:

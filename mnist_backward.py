@@ -404,45 +404,17 @@ def main(argv=None):
     # wrote nothing in them (the data could not be read, say).
     made = []
     try:
-        _make_dirs(args.model_dir, made)
+        input_data.make_dirs(args.model_dir, made)
     except OSError:
-        _remove_if_empty(made)
+        input_data.remove_empty(made)
         raise
     claimed = claim_model_dir(args.model_dir)  # (held by another trainer: the directory is its, left alone)
     try:
         return _load_and_train(args)
     finally:
-        _remove_if_empty(made)
+        input_data.remove_empty(made)
         if claimed:
             release_model_dir(args.model_dir)
-
-
-def _make_dirs(path, made):
-    """os.makedirs(path, exist_ok=True), step by step as it goes, appending each directory it makes to made
-    (so "new/../old" makes "new" only)."""
-    head, tail = os.path.split(path)
-    if not tail:
-        head, tail = os.path.split(head)
-    if head and tail and not os.path.exists(head):
-        _make_dirs(head, made)
-        if tail == os.curdir:  # "new/.": made with new
-            return
-    try:
-        os.mkdir(path)
-    except OSError:
-        if not os.path.isdir(path):
-            raise
-    else:
-        made.append(path)
-
-
-def _remove_if_empty(made):
-    """Removes the directories of made, last first, while they are empty (rmdir never removes anything else)."""
-    for d in reversed(made):
-        try:
-            os.rmdir(d)
-        except OSError:  # not empty (checkpoints written), or gone: it and those above it stay
-            break
 
 
 def _load_and_train(args):
