@@ -26,8 +26,8 @@ if __name__ == "__main__" and (sys.flags.isolated or getattr(sys.flags, "safe_pa
     sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 
 # mnist_common first: it readies the standard streams and quiets TensorFlow, which loads when first used.
-from mnist_common import (run_main, restore_newest, check_model_dir, check_stop, list_checkpoints, no_checkpoint,
-                          UserError, EmaModel)
+from mnist_common import (run_main, restore_newest, check_model_dir, check_stop, checkpoint_identity,
+                          list_checkpoints, no_checkpoint, UserError, EmaModel)
 import numpy as np
 import input_data
 try:
@@ -125,13 +125,13 @@ def load_model(model_dir):
 
 
 def _newest(model_dir):
-    """What tells model_dir's newest checkpoint apart: (prefix, its .index's inode and time); None if none."""
+    """What tells model_dir's newest checkpoint apart: (prefix, checkpoint_identity); None if none."""
     try:
         prefix = list_checkpoints(model_dir)[0]
-        st = os.stat(prefix + ".index")
     except (OSError, IndexError):
         return None
-    return prefix, st.st_ino, st.st_mtime_ns
+    identity = checkpoint_identity(prefix)
+    return None if identity is None else (prefix, identity)
 
 
 def _restore_newer(model, model_dir):

@@ -606,17 +606,25 @@ def step_of(prefix):
     return stored_step(prefix) if step is None else step
 
 
-_stored_steps = {}  # checkpoint prefix -> (what tells its .index apart, the step stored_step found in it)
+def checkpoint_identity(prefix):
+    """What tells checkpoint prefix apart from a later one of the same name (its .index's inode and time),
+    or None when it is gone."""
+    try:
+        st = os.stat(prefix + ".index")
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns
+
+
+_stored_steps = {}  # checkpoint prefix -> (checkpoint_identity, the step stored_step found in it)
 
 
 def stored_step(prefix):
     """The global step stored in checkpoint prefix (its Variable_4), or None when it has none that can be read
     (another graph's checkpoint, a damaged one). Remembered while the .index file stays the same."""
-    try:
-        st = os.stat(prefix + ".index")
-    except OSError:
+    identity = checkpoint_identity(prefix)
+    if identity is None:
         return None
-    identity = (st.st_ino, st.st_mtime_ns, st.st_size)
     known = _stored_steps.get(prefix)
     if known is not None and known[0] == identity:
         return known[1]
@@ -629,7 +637,7 @@ def stored_step(prefix):
             if getattr(stored, "dtype", None) is not None and stored.dtype.kind in "iuf":
                 step = int(stored)
     except (tf.errors.OpError, ValueError, TypeError, OverflowError):  # unreadable; NaN, infinite
-        step = None
+        pass
     _stored_steps[prefix] = (identity, step)
     return step
 

@@ -16,8 +16,8 @@ if __name__ == "__main__" and (sys.flags.isolated or getattr(sys.flags, "safe_pa
     sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 
 # mnist_common first: it readies the standard streams and quiets TensorFlow, which loads when first used.
-from mnist_common import (tf, run_main, check_stop, list_checkpoints, checkpoint_order, step_of,
-                          check_model_dir, no_checkpoint, EmaModel, error_reason)
+from mnist_common import (tf, run_main, check_stop, list_checkpoints, checkpoint_identity, checkpoint_order,
+                          step_of, check_model_dir, no_checkpoint, EmaModel, error_reason)
 import numpy as np
 import input_data
 import mnist_backward
@@ -40,16 +40,6 @@ def accuracy(model, mnist):
     if labels.ndim == 2:  # one-hot
         labels = np.argmax(labels, axis=1)
     return float(np.mean(predicted == labels))
-
-
-def _file_identity(prefix):
-    """What tells checkpoint prefix apart from a later one of the same name (its .index's inode and time),
-    or None when it is gone."""
-    try:
-        st = os.stat(prefix + ".index")
-    except OSError:
-        return None
-    return st.st_ino, st.st_mtime_ns
 
 
 def evaluate(model, mnist, prefix):
@@ -77,12 +67,12 @@ def test(mnist, model_dir=None, interval=None, once=False, until_step=None):
     model_dir = mnist_backward.MODEL_SAVE_PATH if model_dir is None else model_dir
     interval = TEST_INTERVAL_SECS if interval is None else interval
     model = None  # built at the first checkpoint to score: "No checkpoint file found" comes before TensorFlow loads
-    printed, said_none, warned = {}, False, set()  # printed: checkpoint -> _file_identity when printed
+    printed, said_none, warned = {}, False, set()  # printed: checkpoint -> checkpoint_identity when printed
     while True:
         check_stop()  # (a Ctrl+C whose exception TensorFlow lost while the model was built: mnist_common)
         prefixes = list_checkpoints(model_dir)  # newest first
         # Forget the printed checkpoints that are gone (the trainer keeps five) or were written again.
-        printed = {p: identity for p, identity in printed.items() if _file_identity(p) == identity}
+        printed = {p: identity for p, identity in printed.items() if checkpoint_identity(p) == identity}
         if not prefixes and not said_none:
             no_checkpoint(model_dir, waiting=not once)
             said_none = True
@@ -95,7 +85,7 @@ def test(mnist, model_dir=None, interval=None, once=False, until_step=None):
             base = max(printed, key=checkpoint_order, default=None)
             candidates = [p for p in reversed(prefixes) if base is None or checkpoint_order(p) > checkpoint_order(base)]
         for prefix in candidates:
-            identity = _file_identity(prefix)
+            identity = checkpoint_identity(prefix)
             model = model or EmaModel()
             try:
                 step, _ = evaluate(model, mnist, prefix)
