@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -47,10 +48,40 @@ def run_script_redirected(redirects, script, *args, input=None):
                           cwd=ROOT, env=_env(), input=input, capture_output=True, text=True, timeout=300)
 
 
+_started = []  # (Popen, its watchdog) for each process the running test started through popen()
+
+
+def popen(command, deadline=600, **options):
+    """subprocess.Popen(command, **options) for a test: the process is killed if it still runs `deadline`
+    seconds later, or when the test ends. A line the test waits for that never comes then ends the stream
+    (the read gives ""), failing the test instead of blocking the suite, and no process outlives its test."""
+    proc = subprocess.Popen(command, **options)
+    watchdog = threading.Timer(deadline, proc.kill)
+    watchdog.daemon = True
+    watchdog.start()
+    _started.append((proc, watchdog))
+    return proc
+
+
+@pytest.fixture(autouse=True)
+def _end_started_processes():
+    yield
+    while _started:
+        proc, watchdog = _started.pop()
+        watchdog.cancel()
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
 def start_script(script, *args):
-    """Starts `python script args...` in the repository with piped text stdout/stderr; returns the Popen."""
-    return subprocess.Popen([sys.executable, os.path.join(ROOT, script), *map(str, args)], cwd=ROOT,
-                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    """Starts `python script args...` in the repository with piped text stdout/stderr (popen); returns the
+    Popen."""
+    return popen([sys.executable, os.path.join(ROOT, script), *map(str, args)], cwd=ROOT, env=_env(),
+                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
-from conftest import ROOT, run_script, run_script_redirected, assert_no_traceback, _env
+from conftest import ROOT, run_script, run_script_redirected, assert_no_traceback, _env, popen
 from mnist_common import tf, list_checkpoints, EmaModel, UserError
 import mnist_app
 import mnist_picture
@@ -1364,9 +1364,9 @@ def test_prompt_takes_paths_pasted_as_a_shell_or_a_file_manager_writes_them(trai
 
 
 def test_prompt_ctrl_c_exits_130(trained_model):
-    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "mnist_app.py"), "--model-dir", trained_model],
-                            cwd=ROOT, env=_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = popen([sys.executable, os.path.join(ROOT, "mnist_app.py"), "--model-dir", trained_model],
+                 cwd=ROOT, env=_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                 stderr=subprocess.PIPE, text=True)
     prompt = "input the number of test pictures:"
     assert proc.stdout.read(len(prompt)) == prompt  # waiting at the prompt
     proc.send_signal(signal.SIGINT)

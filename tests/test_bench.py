@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_script, assert_no_traceback, _env
+from conftest import ROOT, run_script, assert_no_traceback, _env, popen
 from mnist_common import tf, session_config
 import input_data
 import mnist_backward
@@ -323,9 +323,9 @@ def _kill_processes_naming(text):
 def test_full_run_sigterm_leaves_no_trainer_and_no_temporary_directory(mnist_dir, signum, whole_group):
     # `kill PID` (full_run alone) or `timeout` (its whole process group): full_run died at once and left its
     # temporary model directory behind, with the trainer, unless signalled too, training on in it
-    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "bench", "full_run.py"), "--steps", str(10 ** 6),
-                             "--data-dir", mnist_dir], cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = popen([sys.executable, os.path.join(ROOT, "bench", "full_run.py"), "--steps", str(10 ** 6),
+                  "--data-dir", mnist_dir], cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
+                 stderr=subprocess.PIPE, text=True, start_new_session=True)
     command = proc.stdout.readline()
     assert command.startswith("$ "), command + proc.stderr.read()
     model_dir = command.split(" --model-dir ")[1].split(" --data-dir ")[0]
@@ -374,10 +374,10 @@ def test_train_speed_sigterm_removes_its_temporary_directories(mnist_dir, tmp_pa
     # first line (as here) came while tempfile was making the directory, which was left behind
     temporary = tmp_path / "tmp"
     temporary.mkdir()
-    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "bench", "train_speed.py"), "--steps", str(10 ** 7),
-                             "--rounds", "1", "--no-keras", "--no-torch", "--no-processes", "--data-dir", mnist_dir],
-                            cwd=ROOT, env=_env({"TMPDIR": str(temporary)}), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = popen([sys.executable, os.path.join(ROOT, "bench", "train_speed.py"), "--steps", str(10 ** 7),
+                  "--rounds", "1", "--no-keras", "--no-torch", "--no-processes", "--data-dir", mnist_dir],
+                 cwd=ROOT, env=_env({"TMPDIR": str(temporary)}), stdout=subprocess.PIPE,
+                 stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().startswith("Training speed, ")  # the course loop is timing now
         proc.send_signal(signum)
@@ -414,11 +414,11 @@ def test_app_bench_sigterm_removes_its_pictures(trained_model, mnist_dir, tmp_pa
     # it died at once, leaving the folder of pictures it was reading behind in $TMPDIR
     temporary = tmp_path / "tmp"
     temporary.mkdir()
-    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "bench", "app_bench.py"), "--model-dir", trained_model,
-                             "--data-dir", mnist_dir, "--count", "100", "--framing-count", "0", "--sklearn-count",
-                             "0", "--speed-count", "1"], cwd=ROOT,
-                            env=_env({"TMPDIR": str(temporary), "PYTHONUNBUFFERED": "1"}), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = popen([sys.executable, os.path.join(ROOT, "bench", "app_bench.py"), "--model-dir", trained_model,
+                  "--data-dir", mnist_dir, "--count", "100", "--framing-count", "0", "--sklearn-count",
+                  "0", "--speed-count", "1"], cwd=ROOT,
+                 env=_env({"TMPDIR": str(temporary), "PYTHONUNBUFFERED": "1"}), stdout=subprocess.PIPE,
+                 stderr=subprocess.PIPE, text=True)
     try:
         for line in proc.stdout:
             if line.startswith("accuracy: "):  # written, being read now

@@ -11,7 +11,7 @@ import types
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_script, start_script, assert_no_traceback, _env
+from conftest import ROOT, run_script, start_script, assert_no_traceback, _env, popen
 from mnist_common import tf, EmaModel, list_checkpoints, checkpoint_step
 import mnist_test
 
@@ -492,11 +492,11 @@ def test_a_ctrl_c_lost_before_training_still_stops_the_trainer(mnist_dir, tmp_pa
 def test_a_signal_the_trainer_was_started_with_ignored_stays_ignored(mnist_dir, tmp_path, signum):
     # A shell script's `python mnist_backward.py &` starts it with Ctrl+C ignored (`trap '' TERM` does so with
     # SIGTERM): ignored while TensorFlow loaded, the signal then stopped training ("Interrupted at step 2", 130).
-    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "mnist_backward.py"), "--steps", "300",
-                             "--log-every", "100", "--model-dir", str(tmp_path), "--data-dir", mnist_dir],
-                            cwd=ROOT, env=_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signum, signal.SIG_IGN))
+    proc = popen([sys.executable, os.path.join(ROOT, "mnist_backward.py"), "--steps", "300",
+                  "--log-every", "100", "--model-dir", str(tmp_path), "--data-dir", mnist_dir],
+                 cwd=ROOT, env=_env(),
+                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                 preexec_fn=lambda: signal.signal(signum, signal.SIG_IGN))
     read_until(proc, "After 1 training step(s)")
     proc.send_signal(signum)
     out, err = proc.communicate(timeout=120)
