@@ -58,6 +58,34 @@ def run_trainer(command):
             raise
 
 
+def score(model_dir, data_dir):
+    """Prints the test accuracy of the newest checkpoint in model_dir (the evaluator's own line), how long
+    restoring and scoring it took, and the accuracy of the earlier checkpoints kept."""
+    import input_data
+    from mnist_common import EmaModel, list_checkpoints, checkpoint_step, load_tf
+    from mnist_test import accuracy, evaluate  # the evaluator's own scoring and printed line
+    mnist = input_data.read_test_set(data_dir, one_hot=True)  # as mnist_test.main
+    load_tf()  # (TensorFlow loads at its first use: its import is not the graph's time)
+    t = time.time()
+    model = EmaModel()
+    built = time.time() - t
+    try:
+        checkpoints = list_checkpoints(model_dir)
+        t = time.time()
+        evaluate(model, mnist, checkpoints[0])
+        evaluated = time.time() - t
+        print("evaluate one checkpoint on %d test images: %.0f ms (EmaModel restore + probabilities_of), "
+              "after building the graph once in %.0f ms" % (mnist.test.num_examples, evaluated * 1e3, built * 1e3))
+        earlier = []
+        for prefix in checkpoints[1:]:
+            model.restore(prefix)
+            earlier.append("%d: %g" % (checkpoint_step(prefix), accuracy(model, mnist)))
+        if earlier:
+            print("earlier checkpoints kept, step: test accuracy: " + ", ".join(earlier))
+    finally:
+        model.close()
+
+
 def main(argv=None):
     import input_data  # numpy only: light enough for --help
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
@@ -116,29 +144,7 @@ def main(argv=None):
             print("training: %d steps in %.1f s wall time (whole process, TensorFlow import included), "
                   "%.1f steps/s" % (args.steps, wall, args.steps / wall), flush=True)
 
-        from mnist_common import EmaModel, list_checkpoints, checkpoint_step, load_tf
-        from mnist_test import accuracy, evaluate  # the evaluator's own scoring and printed line
-        mnist = input_data.read_test_set(data_dir, one_hot=True)  # as mnist_test.main
-        load_tf()  # (TensorFlow loads at its first use: its import is not the graph's time)
-        t = time.time()
-        model = EmaModel()
-        built = time.time() - t
-        try:
-            checkpoints = list_checkpoints(model_dir)
-            t = time.time()
-            evaluate(model, mnist, checkpoints[0])
-            evaluated = time.time() - t
-            print("evaluate one checkpoint on %d test images: %.0f ms (EmaModel restore + probabilities_of), "
-                  "after building the graph once in %.0f ms" % (mnist.test.num_examples, evaluated * 1e3,
-                                                               built * 1e3))
-            earlier = []
-            for prefix in checkpoints[1:]:
-                model.restore(prefix)
-                earlier.append("%d: %g" % (checkpoint_step(prefix), accuracy(model, mnist)))
-            if earlier:
-                print("earlier checkpoints kept, step: test accuracy: " + ", ".join(earlier))
-        finally:
-            model.close()
+        score(model_dir, data_dir)
     return 0
 
 
