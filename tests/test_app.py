@@ -1706,6 +1706,31 @@ def test_app_bench_smoke(trained_model, mnist_dir, tmp_path, capsys, monkeypatch
     assert capsys.readouterr().err == "error: data directory %s is not a directory\n" % (tmp_path / "file")
 
 
+def test_app_bench_scores_out_of_mnist_digits_with_a_digit_missing(tmp_path, monkeypatch, capsys):
+    # The scikit-learn part (an optional extra, so not in CI's requirements) run in-process on a stand-in for
+    # sklearn.datasets: three 8x8 bars labelled 1, 1 and 2, and a stand-in model that calls every picture a 1.
+    # A digit with no picture is "none" (it was nan, with NumPy's "Mean of empty slice" warning).
+    import types
+    import app_bench
+    bar = np.zeros((8, 8))
+    bar[1:7, 3:5] = 16  # scikit-learn's digits are 0 to 16
+    datasets = types.ModuleType("sklearn.datasets")
+    datasets.load_digits = lambda: types.SimpleNamespace(data=np.stack([bar.ravel()] * 3), target=np.array([1, 1, 2]))
+    monkeypatch.setitem(sys.modules, "sklearn", types.ModuleType("sklearn"))
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", datasets)
+    one = np.eye(10, dtype=np.float32)[1]
+    ones = types.SimpleNamespace(probabilities_of=lambda batch: np.tile(one, (len(batch), 1)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        app_bench.sklearn_report(ones, 0, count=10)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("scikit-learn 8x8 digits (writers outside MNIST), 3 photo-like pictures: ")
+    assert lines[0].endswith("the same digits put straight into MNIST's format (no picture): %.3f" % (2 / 3))
+    assert re.fullmatch(r"  mnist \(default\) by digit: 0: none, 1: (1\.00|0\.50|0\.00), 2: 0\.00, "
+                        + ", ".join("%d: none" % d for d in range(3, 10)), lines[1]), lines[1]
+    assert len(lines) == 2
+
+
 def test_file_names_with_tab_newline_or_backslash_are_escaped(trained_model, tmp_path, digits, capsys):
     # One picture a line, whatever its name: tab, CR, newline and backslash are written \t \r \n \\ and the
     # line starts with a backslash (sha256sum's convention); other names are written as they are.
