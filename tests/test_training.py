@@ -508,8 +508,8 @@ def test_a_signal_the_trainer_was_started_with_ignored_stays_ignored(mnist_dir, 
 # point, which call to kill at, then the trainer's flags. Points: "delete" kills once that many files of old
 # checkpoints are deleted; "checkpoint.tmp" (the state file) or ".meta.tmp" kills just before the temporary
 # file of that name is renamed into place, that many times over; "tempstate" kills as soon as a thread
-# watching the model directory sees a data file that TensorFlow's C++ writer has open under its temporary
-# name (it writes without holding Python's lock); "none" never kills.
+# watching the model directory sees a file that TensorFlow's C++ writer has open under its temporary name (it
+# writes without holding Python's lock), or at the latest once step 20 is saved; "none" never kills.
 KILLED_TRAINER = r"""
 import os, signal, sys
 sys.path.insert(0, sys.argv[1])
@@ -544,8 +544,11 @@ if point == "tempstate":
     model_dir = sys.argv[sys.argv.index("--model-dir") + 1]
 
     def watch():
+        # a new file under a temporary name of TensorFlow's C++ writer (the data's, then the .index's); or, should
+        # this thread not be given a core in those moments (a busy machine), step 20's data file in place
         there = set(os.listdir(model_dir))
-        while not any(".data-" in name and ".tempstate" in name for name in set(os.listdir(model_dir)) - there):
+        while not any(".tempstate" in name or name.startswith("mnist_model-20.data-")
+                      for name in set(os.listdir(model_dir)) - there):
             pass
         os.kill(os.getpid(), signal.SIGKILL)
 
@@ -606,9 +609,10 @@ def test_sigkill_at_each_point_of_a_save_then_resume(mnist_dir, tmp_path):
     meta_tmp = [f for f in files() if f.startswith("mnist_model-7.meta.tmp")]
     assert len(meta_tmp) == 1 and "mnist_model-7.meta" not in files()
     # 4. Resumes from 7; killed while TensorFlow's C++ writer has a data file open under its temporary name
-    #    (or a moment after: the kill may land anywhere in the save). Besides what that leaves, recreate what
-    #    such a kill leaves when it lands while the .index is written: the data renamed into place, the .index
-    #    still under its temporary name, half written.
+    #    (or a moment after: the kill may land anywhere in the save; and the watching thread, not always given
+    #    a core in that moment, may catch only a later save, when 7 may have been deleted). Besides what that
+    #    leaves, recreate what such a kill leaves when it lands while the .index is written: the data renamed
+    #    into place, the .index still under its temporary name, half written.
     fourth = train("tempstate", 0, "--steps", 100, "--log-every", 1)
     assert fourth.returncode == -signal.SIGKILL, fourth.stderr
     assert "resuming from step 7." in fourth.stdout
@@ -618,8 +622,9 @@ def test_sigkill_at_each_point_of_a_save_then_resume(mnist_dir, tmp_path):
     complete = {"mnist_model-%d.%s" % (n, ext) for n in steps(own=True)
                 for ext in ("index", "data-00000-of-00001", "meta")} & set(files())
     left_by_kill = set(files()) - complete - {"checkpoint"}
-    shutil.copy(model_dir / "mnist_model-7.data-00000-of-00001", model_dir / "mnist_model-98.data-00000-of-00001")
-    index = (model_dir / "mnist_model-7.index").read_bytes()
+    shutil.copy(model_dir / ("mnist_model-%d.data-00000-of-00001" % newest),
+                model_dir / "mnist_model-98.data-00000-of-00001")
+    index = (model_dir / ("mnist_model-%d.index" % newest)).read_bytes()
     (model_dir / "mnist_model-98.index.tempstate5550123").write_bytes(index[:len(index) // 2])
     assert steps(own=True)[0] == newest >= 7  # neither of those makes a checkpoint
     leftovers = sorted(left_by_kill | {"mnist_model-98.data-00000-of-00001", "mnist_model-98.index.tempstate5550123"})
