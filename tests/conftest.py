@@ -18,6 +18,12 @@ sys.path.insert(1, os.path.join(ROOT, "bench"))  # the benchmarks' modules, for 
 
 import input_data  # noqa: E402
 
+# The tests send Ctrl+C (SIGINT) to the scripts they start, which keep a signal they were started with ignored,
+# as `python mnist_backward.py &` in a shell script starts them. A suite run that way (`pytest ... &`, where a
+# shell without job control ignores SIGINT in the command) would pass that on to every script: Ctrl+C as usual.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 def _find_real_data():
     for d in (os.environ.get(input_data.DATA_DIR_ENV), os.path.join(ROOT, "..", "shared", "mnist"),
