@@ -18,11 +18,20 @@ sys.path.insert(1, os.path.join(ROOT, "bench"))  # the benchmarks' modules, for 
 
 import input_data  # noqa: E402
 
-# The tests send Ctrl+C (SIGINT) to the scripts they start, which keep a signal they were started with ignored,
-# as `python mnist_backward.py &` in a shell script starts them. A suite run that way (`pytest ... &`, where a
-# shell without job control ignores SIGINT in the command) would pass that on to every script: Ctrl+C as usual.
-if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+def _ignored_here(signum, frame):
+    """SIGTERM or SIGHUP that this run of the suite was started with ignored: still ignored here."""
+
+
+# The tests send Ctrl+C, SIGTERM and SIGHUP to the scripts they start, which keep a signal they were started
+# with ignored (as `python mnist_backward.py &` in a shell script ignores Ctrl+C, and `nohup` SIGHUP). A suite
+# run that way (`pytest &` in a script, `nohup pytest`, `trap '' TERM`) would pass that on to every script: the
+# scripts start with the usual dispositions all the same (a handler, unlike an ignored signal, is not
+# inherited), while the suite itself still ignores SIGTERM and SIGHUP; Ctrl+C stops it as usual.
+for _signum, _handler in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, _ignored_here),
+                          (signal.SIGHUP, _ignored_here)):
+    if signal.getsignal(_signum) == signal.SIG_IGN:
+        signal.signal(_signum, _handler)
 
 
 def _find_real_data():
