@@ -384,7 +384,7 @@ def test_a_download_that_cannot_be_written_is_named_as_such(tmp_path, http_dir, 
     code = ("import sys, input_data\ntry: input_data.download('x.gz', sys.argv[1], sys.argv[2])\n"
             "except input_data.DataError as e: print(e)")
     proc = subprocess.run([sys.executable, "-c", code, str(dest), url], cwd=ROOT, env=_env(), capture_output=True,
-                          text=True, timeout=60, preexec_fn=limited)
+                          text=True, timeout=300, preexec_fn=limited)
     assert proc.stdout == ("x.gz is missing from %s, where it cannot be downloaded to (File too large); put the "
                            "file there or download it from %sx.gz\n" % (dest, url)), proc.stderr
     assert proc.returncode == 0
@@ -452,7 +452,7 @@ def stalled_download(tmp_path):
             self.rfile.readline()
             self.wfile.write(b"HTTP/1.0 200 OK\r\nContent-Length: 1000000\r\n\r\n" + b"x" * 100000)
             self.wfile.flush()
-            stop.wait(60)  # and the rest never comes
+            stop.wait()  # and the rest never comes (until the test ends)
 
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
@@ -460,7 +460,9 @@ def stalled_download(tmp_path):
     procs = []
 
     def start(directory):
-        code = ("import sys; sys.path.insert(0, %r); import input_data; input_data.read_data_sets(%r, source_url=%r)"
+        # (no 30 s read timeout: the download stays stalled, holding its file, however slowly the test goes on)
+        code = ("import sys; sys.path.insert(0, %r); import input_data; input_data.READ_TIMEOUT = 3600; "
+                "input_data.read_data_sets(%r, source_url=%r)"
                 % (ROOT, str(directory), "http://127.0.0.1:%d/" % server.server_address[1]))
         procs.append(subprocess.Popen([sys.executable, "-c", code], env=_env(), stderr=subprocess.PIPE))
         assert procs[-1].stderr.read(len(b"\rDownloading")) == b"\rDownloading"  # the first bytes are on disk
@@ -482,11 +484,12 @@ def test_sigterm_during_a_download_leaves_nothing_behind(tmp_path, stalled_downl
     proc = stalled_download(tmp_path / "d" / "e")
     assert [name.endswith(".part") for name in os.listdir(tmp_path / "d" / "e")] == [True]
     proc.terminate()
-    assert proc.wait(timeout=60) == -signal.SIGTERM  # still ended by the signal, as before
+    assert proc.wait(timeout=300) == -signal.SIGTERM  # still ended by the signal, as before
     assert os.listdir(tmp_path) == []
 
 
-def test_a_download_killed_outright_leaves_nothing_behind_the_next_one(tmp_path, stalled_download, http_dir):
+def test_a_download_killed_outright_leaves_nothing_behind_the_next_one(tmp_path, stalled_download, http_dir,
+                                                                      monkeypatch):
     # SIGKILL (or a power cut) gives a download no chance to remove its temporary file: it stayed, hidden, for
     # good. The next download of that file removes it, but not one another download is writing.
     served, url = http_dir
@@ -498,6 +501,7 @@ def test_a_download_killed_outright_leaves_nothing_behind_the_next_one(tmp_path,
     killed.wait()
     running = stalled_download(data)  # beside it, a download still running, silent for a while
     [live] = set(os.listdir(data)) - {stale}
+    monkeypatch.setattr(input_data, "STALE_AFTER", 3600)  # "just made" however long until download() looks
     fresh = data / ("." + input_data.TRAIN_IMAGES + ".just-made.part")  # made, but not yet held
     fresh.write_bytes(b"")
     old = time.time() - 2 * input_data.STALE_AFTER
@@ -1020,7 +1024,7 @@ def test_tensorflow_not_installed_is_one_line(script, trained_model, mnist_dir, 
     hidden = ("import runpy, sys; sys.modules['tensorflow'] = None; sys.argv = sys.argv[1:]; "
               "runpy.run_path(sys.argv[0], run_name='__main__')")  # (None there: `import tensorflow` fails)
     proc = subprocess.run([sys.executable, "-c", hidden, os.path.join(ROOT, script), *args], cwd=ROOT, env=_env(),
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=300)
     if script == "input_data.py":  # the loader needs NumPy only
         assert proc.returncode == 0 and proc.stderr == "" and "55000" in proc.stdout, proc.stdout + proc.stderr
         return
@@ -1042,7 +1046,7 @@ def test_numpy_or_pillow_not_installed_is_one_line(module, what, script, tmp_pat
     hidden = ("import runpy, sys; sys.modules[%r] = None; sys.argv = sys.argv[1:]; "
               "runpy.run_path(sys.argv[0], run_name='__main__')" % module)
     proc = subprocess.run([sys.executable, "-c", hidden, os.path.join(ROOT, script), "--data-dir", str(tmp_path)],
-                          cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)
+                          cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1 and proc.stdout == "", proc.stdout + proc.stderr
     assert proc.stderr == ("error: %s is not installed for this Python (%s); install the requirements: %s -m pip "
                            "install -r requirements.txt\n" % (what, sys.executable, os.path.basename(sys.executable)))
@@ -1055,7 +1059,7 @@ def test_requirement_missing_in_code_of_ones_own_is_the_import_error(module):
     code = ("import sys; sys.modules[%r] = None\ntry:\n    import mnist_app\nexcept ModuleNotFoundError as e:\n"
             "    print('caught', e.name)" % module)
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(), capture_output=True, text=True,
-                          timeout=120)
+                          timeout=300)
     assert proc.returncode == 0 and proc.stdout.split(".")[0] in ("caught %s\n" % module, "caught %s" % module), \
         proc.stdout + proc.stderr  # (tensorflow.compat for TensorFlow)
 
@@ -1065,7 +1069,7 @@ def test_requirement_missing_in_code_of_ones_own_is_the_import_error(module):
 def test_scripts_run_with_the_safe_path_flags(flag, script, tmp_path):
     # python -I (isolated) and -P leave the script's folder off sys.path: "No module named 'mnist_common'"
     proc = subprocess.run([sys.executable, flag, os.path.join(ROOT, script), "--help"], cwd=str(tmp_path),
-                          env=_env(), capture_output=True, text=True, timeout=120)
+                          env=_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and proc.stdout.startswith("usage: ") and proc.stderr == "", proc.stderr
 
 
@@ -1075,7 +1079,7 @@ def test_a_linked_script_runs_with_the_safe_path_flags(tmp_path):
     (tmp_path / "bin" / "evaluate").symlink_to(os.path.join(ROOT, "mnist_test.py"))
     for flags in ([], ["-P"]):
         proc = subprocess.run([sys.executable, *flags, str(tmp_path / "bin" / "evaluate"), "--help"],
-                              cwd=str(tmp_path), env=_env(), capture_output=True, text=True, timeout=120)
+                              cwd=str(tmp_path), env=_env(), capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0 and proc.stdout.startswith("usage: ") and proc.stderr == "", (flags, proc.stderr)
 
 

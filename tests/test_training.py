@@ -453,7 +453,7 @@ def test_a_stopping_signal_saves_and_exits(mnist_dir, tmp_path, signum, status, 
     proc = start_trainer(mnist_dir, tmp_path, "--log-every", 100, "--seed", 3)
     read_until(proc, "After 101 training step(s)")
     proc.send_signal(signum)
-    out, err = proc.communicate(timeout=120)
+    out, err = proc.communicate(timeout=300)
     assert proc.returncode == status
     assert "Traceback" not in err
     last = out.strip().splitlines()[-1]
@@ -499,7 +499,7 @@ def test_a_signal_the_trainer_was_started_with_ignored_stays_ignored(mnist_dir, 
                  preexec_fn=lambda: signal.signal(signum, signal.SIG_IGN))
     read_until(proc, "After 1 training step(s)")
     proc.send_signal(signum)
-    out, err = proc.communicate(timeout=120)
+    out, err = proc.communicate(timeout=300)
     assert (proc.returncode, err) == (0, "")
     assert out.splitlines()[-1].startswith("Finished at step 300: 300 steps in ")
 
