@@ -20,9 +20,9 @@ if __name__ == "__main__" and (sys.flags.isolated or getattr(sys.flags, "safe_pa
     sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 
 # mnist_common first: it readies the standard streams and quiets TensorFlow, which loads when first used.
-from mnist_common import (tf, run_main, check_model_dir, claim_model_dir, error_reason, holding_model_dir,
-                          own_checkpoints, release_model_dir, remove_save_leftovers, restore_newest, session_config,
-                          stop_signal, tf_path, UserError)
+from mnist_common import (tf, run_main, check_model_dir, claim_model_dir, error_reason, exit_on_stop_signals,
+                          holding_model_dir, own_checkpoints, release_model_dir, remove_save_leftovers, restore_newest,
+                          session_config, stop_signal, tf_path, UserError)
 import numpy as np
 import input_data
 import mnist_forward
@@ -435,4 +435,7 @@ def _load_and_train(args):
 
 
 if __name__ == "__main__":
+    # SIGTERM and SIGHUP before training (while the data or TensorFlow loads) end the run with 143 and 129 through
+    # main()'s clean-up, which removes the model directories it made; training then sets handlers of its own.
+    exit_on_stop_signals()
     run_main(lambda: main(sys.argv[1:]), exit_now=True)
