@@ -341,8 +341,15 @@ def backward(mnist, steps=None, batch_size=None, model_dir=None, log_every=None,
                     if step == log_step:
                         _, loss_value = sess.run([train_op, loss], feed)
                         save(step)  # before the line: a reader gone (`| head`) ends the run with nothing lost
-                        print("After %d training step(s), loss on training batch is %g." % (step, loss_value))
-                        sys.stdout.flush()
+                        try:
+                            print("After %d training step(s), loss on training batch is %g." % (step, loss_value))
+                            sys.stdout.flush()
+                        except OSError:
+                            if not interrupted:
+                                raise
+                            # A signal came during the save, and the line cannot be written (the terminal that
+                            # hung up): the run ends as that signal asks, not as a failed write; this step is saved.
+                            raise TrainingInterrupted(step, interrupted[0]) from None
                     else:
                         run_step(feed)
                 if interrupted and step < steps:  # (a signal during the last step's save: the run is complete)

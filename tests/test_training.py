@@ -796,6 +796,35 @@ def test_a_signal_during_a_save_saves_once(tmp_path, mnist, monkeypatch, capsys,
     assert saved == [1, 101]
 
 
+def test_a_hangup_during_a_save_then_the_line_failing_ends_as_the_hangup(tmp_path, mnist, monkeypatch):
+    # The terminal closes while the checkpoint of step 101 is saved: SIGHUP, then its progress line cannot be
+    # written (EIO). The run ended with status 1, as for a failed write, not 129, as for the hangup.
+    import errno
+    import io
+    import mnist_backward
+    real_save, saved = tf.train.Saver.save, []
+
+    def save(self, sess, path, global_step=None, **kwargs):
+        saved.append(int(sess.run(global_step)))
+        if saved[-1] == 101:
+            os.kill(os.getpid(), signal.SIGHUP)  # handled by backward(): it only sets a flag
+        return real_save(self, sess, path, global_step=global_step, **kwargs)
+
+    class Terminal(io.StringIO):  # gone from the hangup on
+        def write(self, text):
+            if len(saved) > 1:
+                raise OSError(errno.EIO, os.strerror(errno.EIO))
+            return super().write(text)
+
+    monkeypatch.setattr(tf.train.Saver, "save", save)
+    monkeypatch.setattr(sys, "stdout", Terminal())
+    with pytest.raises(mnist_backward.TrainingInterrupted) as e:
+        mnist_backward.backward(mnist, steps=150, model_dir=str(tmp_path), log_every=100, seed=3)
+    assert (e.value.step, e.value.signum, saved) == (101, signal.SIGHUP, [1, 101])
+    assert checkpoint_step(list_checkpoints(str(tmp_path))[0]) == 101
+    assert sys.stdout.getvalue().splitlines()[-1].startswith("After 1 training step(s), loss on training batch is ")
+
+
 def test_trainer_refuses_a_directory_whose_state_file_lists_a_foreign_network(tmp_path, mnist, capsys):
     # Another program's checkpoint, listed by its own state file: resuming from it fails, and a fresh start
     # would rewrite that state file, so the trainer stops and the directory is left exactly as it was.
