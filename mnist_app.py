@@ -287,7 +287,12 @@ def _edit_lines():
     if "libedit" in (readline.__doc__ or ""):  # macOS's Python: libedit's syntax
         readline.parse_and_bind("bind ^I rl_complete")
     else:
-        readline.parse_and_bind("tab: complete")  # (no completer is set: readline's own, of file names)
+        readline.parse_and_bind("tab: complete")
+    # With no completer set, readline completes file names. Python 3.13's pdb, which TensorFlow loads (through
+    # absl.app), imports rlcompleter, which sets one of Python names: Tab completed no file name. It is taken
+    # off, unless this is an interactive session (python -i), whose completer it is.
+    if not hasattr(sys, "ps1"):
+        readline.set_completer(None)
 
 
 def _asking():
