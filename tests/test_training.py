@@ -771,20 +771,27 @@ def test_a_signal_after_the_reader_went_away_still_ends_with_its_status(tmp_path
     assert tf.train.load_checkpoint(os.path.join(tmp_path, "mnist_model-%d" % step)).get_tensor("Variable_4") == step
 
 
+def _signal_during_a_save(monkeypatch, signum, step):
+    """Makes every Saver.save first note its global step in the list returned, and the save of step also send
+    signum to this process (handled by backward(): it only sets a flag)."""
+    real_save, saved = tf.train.Saver.save, []
+
+    def save(self, sess, path, global_step=None, **kwargs):
+        saved.append(int(sess.run(global_step)))
+        if saved[-1] == step:
+            os.kill(os.getpid(), signum)
+        return real_save(self, sess, path, global_step=global_step, **kwargs)
+
+    monkeypatch.setattr(tf.train.Saver, "save", save)
+    return saved
+
+
 @pytest.mark.parametrize("steps", [150, 101])
 def test_a_signal_during_a_save_saves_once(tmp_path, mnist, monkeypatch, capsys, steps):
     # SIGTERM arrives while the checkpoint of step 101 is being saved. With --steps 150 the run stops there,
     # without saving step 101 a second time; with --steps 101 that save was the last: the run is complete.
     import mnist_backward
-    real_save, saved = tf.train.Saver.save, []
-
-    def save(self, sess, path, global_step=None, **kwargs):
-        saved.append(int(sess.run(global_step)))
-        if saved[-1] == 101:
-            os.kill(os.getpid(), signal.SIGTERM)  # handled by backward(): it only sets a flag
-        return real_save(self, sess, path, global_step=global_step, **kwargs)
-
-    monkeypatch.setattr(tf.train.Saver, "save", save)
+    saved = _signal_during_a_save(monkeypatch, signal.SIGTERM, 101)
     if steps == 150:
         with pytest.raises(mnist_backward.TrainingInterrupted) as e:
             mnist_backward.backward(mnist, steps=steps, model_dir=str(tmp_path), log_every=100, seed=3)
@@ -802,13 +809,7 @@ def test_a_hangup_during_a_save_then_the_line_failing_ends_as_the_hangup(tmp_pat
     import errno
     import io
     import mnist_backward
-    real_save, saved = tf.train.Saver.save, []
-
-    def save(self, sess, path, global_step=None, **kwargs):
-        saved.append(int(sess.run(global_step)))
-        if saved[-1] == 101:
-            os.kill(os.getpid(), signal.SIGHUP)  # handled by backward(): it only sets a flag
-        return real_save(self, sess, path, global_step=global_step, **kwargs)
+    saved = _signal_during_a_save(monkeypatch, signal.SIGHUP, 101)
 
     class Terminal(io.StringIO):  # gone from the hangup on
         def write(self, text):
@@ -816,7 +817,6 @@ def test_a_hangup_during_a_save_then_the_line_failing_ends_as_the_hangup(tmp_pat
                 raise OSError(errno.EIO, os.strerror(errno.EIO))
             return super().write(text)
 
-    monkeypatch.setattr(tf.train.Saver, "save", save)
     monkeypatch.setattr(sys, "stdout", Terminal())
     with pytest.raises(mnist_backward.TrainingInterrupted) as e:
         mnist_backward.backward(mnist, steps=150, model_dir=str(tmp_path), log_every=100, seed=3)
