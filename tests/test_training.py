@@ -1065,7 +1065,7 @@ def test_two_threads_cannot_train_one_model_dir(mnist, tmp_path, monkeypatch):
 
     def restore_and_wait(*args):  # the first trainer holds the directory here until the second has tried
         inside.set()
-        tried.wait(120)
+        tried.wait(300)
         return restore_newest(*args)
 
     monkeypatch.setattr(mnist_backward, "restore_newest", restore_and_wait)
@@ -1074,7 +1074,7 @@ def test_two_threads_cannot_train_one_model_dir(mnist, tmp_path, monkeypatch):
         mnist_backward.backward(mnist, steps=2, model_dir=str(tmp_path), seed=3)))
     first.start()
     try:
-        assert inside.wait(120)
+        assert inside.wait(300)
         # Was let in: the lock is the process's, so both trained the directory, writing the same files.
         with pytest.raises(UserError, match="being trained by another thread of this process"):
             mnist_backward.backward(mnist, steps=2, model_dir=str(tmp_path), seed=3)
