@@ -344,13 +344,7 @@ def test_signal_handlers_are_given_back(mnist, tmp_path, monkeypatch):
     try:
         assert mnist_backward.backward(data, steps=2, model_dir=str(tmp_path), log_every=100, seed=3) == 2
         assert {s: signal.getsignal(s) for s in handlers} == handlers
-        real_save = tf.train.Saver.save
-
-        def save(self, sess, path, global_step=None, **kwargs):
-            os.kill(os.getpid(), signal.SIGINT)  # Ctrl+C during the save of step 3: caught by backward()
-            return real_save(self, sess, path, global_step=global_step, **kwargs)
-
-        monkeypatch.setattr(tf.train.Saver, "save", save)
+        _signal_during_a_save(monkeypatch, signal.SIGINT, 3)  # Ctrl+C during the save of step 3 (the first)
         with pytest.raises(mnist_backward.TrainingInterrupted) as e:
             mnist_backward.backward(data, steps=10, model_dir=str(tmp_path), log_every=1)
         assert (e.value.step, e.value.signum) == (3, signal.SIGINT)
