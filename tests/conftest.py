@@ -63,6 +63,19 @@ def run_script_redirected(redirects, script, *args, input=None):
                           cwd=ROOT, env=_env(), input=input, capture_output=True, text=True, timeout=300)
 
 
+def fake_optional_extras(folder):
+    """Makes a package for each of mnist_common.OPTIONAL_EXTRAS in folder (to go first on PYTHONPATH) that notes
+    in folder/tried that it was imported, then fails as one not installed. Returns that file's path."""
+    from mnist_common import OPTIONAL_EXTRAS
+    tried = folder / "tried"
+    for name in OPTIONAL_EXTRAS:
+        (folder / name).mkdir(parents=True)
+        (folder / name / "__init__.py").write_text(
+            "with open(%r, 'a') as f:\n    f.write(%r)\nraise ImportError('not here', name=%r)\n"
+            % (str(tried), name + "\n", name))
+    return tried
+
+
 _started = []  # (Popen, its watchdog) for each process the running test started through popen()
 
 

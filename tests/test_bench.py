@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_script, assert_no_traceback, _env, popen
+from conftest import ROOT, run_script, assert_no_traceback, _env, popen, fake_optional_extras
 from mnist_common import tf, session_config
 import input_data
 import mnist_backward
@@ -118,6 +118,21 @@ def test_train_speed_smoke(mnist_dir):
     assert re.match(r"course loop as a script +50 steps in +\d+\.\d s +\d+\.\d steps/s\n"
                     r"package \(python mnist_backward.py\) +50 steps in +\d+\.\d s +\d+\.\d steps/s "
                     r"+\d\.\d\dx the course loop\n", whole[1]), out
+
+
+def test_startup_smoke(tmp_path):
+    # with a stand-in for each optional extra on the path (each fails as not installed once tried)
+    fake_optional_extras(tmp_path)
+    proc = run_script("bench/startup.py", "--rounds", 1, env={"PYTHONPATH": str(tmp_path)})
+    assert_no_traceback(proc)
+    assert proc.returncode == 0, proc.stderr
+    assert re.fullmatch(r"Loading TensorFlow [0-9][^ ]*, whole processes, best of 1 round\(s\); of the optional "
+                        r"extras \(sklearn, IPython, scipy, pandas\) this Python has: sklearn, IPython, scipy, pandas\n"
+                        r"plain `import tensorflow.compat.v1` +\d+\.\d\d s\n"
+                        r"as the package's programs load it +\d+\.\d\d s  \d+\.\d\dx as fast as the plain import\n",
+                        proc.stdout), proc.stdout
+    bad = run_script("bench/startup.py", "--rounds", 0)
+    assert bad.returncode == 2 and "--rounds must be positive" in bad.stderr
 
 
 def test_train_speed_ctrl_c_is_one_line(mnist_dir):

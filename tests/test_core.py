@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_script, run_script_redirected, assert_no_traceback, _env
+from conftest import ROOT, run_script, run_script_redirected, assert_no_traceback, _env, fake_optional_extras
 import input_data
 from mnist_common import tf
 import mnist_backward
@@ -84,6 +84,46 @@ def test_importing_mnist_forward_from_ones_own_code_is_quiet_and_builds_a_graph(
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=300)
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "False True (?, 10)\n", "")
+
+
+def test_our_programs_load_tensorflow_without_its_optional_extras(tmp_path, trained_model):
+    # TensorFlow's import tries scikit-learn, IPython, SciPy and pandas for things our programs never use, and
+    # with them installed took a second longer. Code of one's own gets TensorFlow's import as it is.
+    tried = fake_optional_extras(tmp_path / "site")
+    env = {"PYTHONPATH": str(tmp_path / "site")}
+    proc = run_script("mnist_test.py", "--once", "--model-dir", trained_model, env=env)
+    assert proc.returncode == 0 and "test accuracy = " in proc.stdout, proc.stdout + proc.stderr
+    assert not tried.exists()
+    own = subprocess.run([sys.executable, "-c", "import mnist_forward"], cwd=ROOT, env=_env(env),
+                         capture_output=True, text=True, timeout=600)
+    assert own.returncode == 0, own.stderr
+    assert sorted(set(tried.read_text().split())) == ["IPython", "pandas", "scipy", "sklearn"]
+
+
+def test_optional_extras_are_kept_out_of_the_tensorflow_import_only(tmp_path, monkeypatch):
+    # ... while TensorFlow loads, in our programs, and only those not yet imported
+    import importlib
+    import mnist_common
+    tried = fake_optional_extras(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(mnist_common, "OPTIONAL_EXTRAS", ("sklearn", "pandas"))
+    for name in mnist_common.OPTIONAL_EXTRAS:
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.setitem(sys.modules, "pandas", "imported before")
+    monkeypatch.setattr(input_data, "program_of_ours", lambda: True)
+    with mnist_common._without_optional_extras():
+        with pytest.raises(ModuleNotFoundError):
+            importlib.import_module("sklearn")
+        assert sys.modules["pandas"] == "imported before"
+    assert not tried.exists()  # the block left nothing behind, and the package can be imported again
+    with pytest.raises(ImportError, match="not here"):
+        importlib.import_module("sklearn")
+    assert tried.read_text() == "sklearn\n"
+    monkeypatch.setattr(input_data, "program_of_ours", lambda: False)  # code of one's own: nothing kept out
+    with mnist_common._without_optional_extras():
+        with pytest.raises(ImportError, match="not here"):
+            importlib.import_module("sklearn")
+    assert tried.read_text() == "sklearn\nsklearn\n"
 
 
 def test_read_test_set_reads_the_test_split_alone(tmp_path):
@@ -341,6 +381,11 @@ def test_output_that_cannot_be_written_is_named(tmp_path, trained_model, mnist_d
     assert (proc.returncode, proc.stderr) == (1, "error: standard output: No space left on device\n")
 
 
+def _serve_in_background(server):
+    # polled every 20 ms for shutdown() (the default 0.5 s made each test's teardown wait half a second)
+    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
+
+
 @pytest.fixture
 def http_dir(tmp_path):
     """Serves a folder over HTTP on 127.0.0.1; yields (folder, base URL)."""
@@ -349,8 +394,7 @@ def http_dir(tmp_path):
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
     handler.log_message = lambda *a: None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    _serve_in_background(server)
     yield served, "http://127.0.0.1:%d/" % server.server_address[1]
     server.shutdown()
     server.server_close()
@@ -418,7 +462,7 @@ def raw_http(tmp_path):
             self.wfile.write(reply[0])
 
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _serve_in_background(server)
     yield reply, "http://127.0.0.1:%d/" % server.server_address[1]
     server.shutdown()
     server.server_close()
@@ -458,7 +502,7 @@ def stalled_download(tmp_path):
 
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _serve_in_background(server)
     procs = []
 
     def start(directory):
@@ -535,7 +579,7 @@ def test_a_download_that_only_trickles_is_given_up(tmp_path, monkeypatch, length
 
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _serve_in_background(server)
     monkeypatch.setattr(input_data, "SLOW_SECONDS", 0.5)
     monkeypatch.setattr(input_data, "SLOW_SPEED", 5000)  # 2,500 bytes a window: 25 times the trickle
     url = "http://127.0.0.1:%d/" % server.server_address[1]
