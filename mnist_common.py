@@ -2,7 +2,8 @@
 
 - ``tf``: ``tensorflow.compat.v1`` in graph mode, imported quietly (TensorFlow's import-time log noise is
   silenced unless the user has set ``TF_CPP_MIN_LOG_LEVEL``): in the package's scripts and benchmarks when
-  first used, not when this is imported; in code of one's own, as this is imported (input_data.program_of_ours).
+  first used, not when this is imported, and without the OPTIONAL_EXTRAS its import would load; in code of
+  one's own, as this is imported (input_data.program_of_ours).
 - ``UserError`` and ``run_main``: bad input ends a command with one line and a status, never a traceback.
 - Checkpoint discovery that tolerates a trainer deleting or writing checkpoints meanwhile; the trainer's
   claim on its model directory, and its removal of what an interrupted save left there.
