@@ -290,9 +290,12 @@ def _edit_lines():
         readline.parse_and_bind("tab: complete")
     # With no completer set, readline completes file names. Python 3.13's pdb, which TensorFlow loads (through
     # absl.app), imports rlcompleter, which sets one of Python names: Tab completed no file name. It is taken
-    # off, unless this is an interactive session (python -i), whose completer it is.
+    # off, unless this is an interactive session (python -i), whose completer and word breaks are Python's.
+    # An answer is one path, so the whole line is completed: with Python's word breaks, "/" and " " among
+    # them, Tab after "digits/se" looked for "se" in the current folder, and rang the bell.
     if not hasattr(sys, "ps1"):
         readline.set_completer(None)
+        readline.set_completer_delims("")
 
 
 def _asking():

@@ -1415,9 +1415,11 @@ def test_prompt_at_a_terminal_edits_lines_and_completes_file_names(trained_model
     # typed to mend a path came in as escape codes ("no such file"), and Tab as a tab.
     folder, paths, labels = pictures
     shutil.copy(paths[2], tmp_path / "unique-name.png")
+    (tmp_path / "my digits").mkdir()
+    shutil.copy(paths[3], tmp_path / "my digits" / "seven.png")
     with app_at_a_terminal(trained_model, tmp_path) as (proc, terminal, until):
         until("input the number of test pictures:")
-        os.write(terminal, b"2\n")
+        os.write(terminal, b"3\n")
         until("the path of test picture:")
         # a Z typed by mistake before the last letter: left arrow, then backspace
         os.write(terminal, paths[2][:-1].encode() + b"Z" + paths[2][-1:].encode() + b"\x1b[D\x7f\n")
@@ -1425,6 +1427,11 @@ def test_prompt_at_a_terminal_edits_lines_and_completes_file_names(trained_model
         until("the path of test picture:")
         os.write(terminal, b"uniq\t\n")  # Tab completes the file name
         until("The prediction number is:")
+        until("the path of test picture:")
+        # also in a folder, whose name has a space: the whole line is one path (it completed only the text
+        # after the last "/" or space, as a name in the current folder)
+        os.write(terminal, b"my\tse\t\n")
+        until("The prediction number is: %d" % labels[3])
         assert proc.wait() == 0  # (popen()'s deadline bounds it)
 
 
