@@ -409,14 +409,11 @@ def main(argv=None):
     # made is said before TensorFlow loads; let go at the end, for main() called from code whose process goes
     # on (a notebook's kernel held it until restarted). The directories made are removed again if the run
     # wrote nothing in them (the data could not be read, say).
-    made = []
+    # (All in one try: a stop signal that comes while they are made or claimed still has them removed.)
+    made, claimed = [], False
     try:
         input_data.make_dirs(args.model_dir, made)
-    except OSError:
-        input_data.remove_empty(made)
-        raise
-    claimed = claim_model_dir(args.model_dir)  # (held by another trainer: the directory is its, left alone)
-    try:
+        claimed = claim_model_dir(args.model_dir)  # (held by another trainer: UserError, and nothing was made)
         return _load_and_train(args)
     finally:
         input_data.remove_empty(made)
