@@ -236,9 +236,11 @@ def framing_report(model, mnist, count, seed):
     shade = np.random.default_rng(seed + 6)  # (and one for the hard shadows)
     chosen = rng.choice(mnist.test.num_examples, size=count, replace=False)
     images, labels = mnist.test.images[chosen], mnist.test.labels[chosen]
+    from mnist_common import check_stop
     pictures = []
     with tempfile.TemporaryDirectory() as folder:
         def write(grey, kind, label, **options):
+            check_stop()  # (as write_set: a stop signal whose exception TensorFlow lost ends the run here)
             path = os.path.join(folder, "%05d%s" % (len(pictures), ".jpg" if options else ".png"))
             Image.fromarray((np.clip(grey, 0, 1) * 255 + 0.5).astype(np.uint8)).save(path, **options)
             pictures.append((path, int(label), kind))

@@ -421,6 +421,33 @@ def test_app_bench_stops_on_a_signal_whose_exception_was_lost(trained_model, mni
     assert os.listdir(tmp_path) == []  # its folder of pictures removed
 
 
+def test_app_bench_stops_drawing_framed_pictures_on_a_signal_whose_exception_was_lost(trained_model, mnist_dir,
+                                                                                       tmp_path, monkeypatch):
+    # a stop signal lost just before the framing part: it drew every framed picture (1,420 at the default
+    # count, twenty of them 12-megapixel JPEGs) before its scoring stopped the run
+    import app_bench
+    import mnist_common
+    import tempfile
+    from PIL import Image
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(mnist_common, "_stop_signals", [])
+    accuracy_report = app_bench.accuracy_report
+
+    def then_a_lost_signal(*args):
+        accuracy_report(*args)
+        mnist_common._stop_signals.append(signal.SIGTERM)  # noted by the handler, its SystemExit lost
+    monkeypatch.setattr(app_bench, "accuracy_report", then_a_lost_signal)
+    saved, save = [], Image.Image.save
+    monkeypatch.setattr(Image.Image, "save",
+                        lambda self, path, *a, **k: saved.append(path) or save(self, path, *a, **k))
+    with pytest.raises(SystemExit) as e:
+        app_bench.main(["--model-dir", trained_model, "--data-dir", mnist_dir, "--count", "2", "--framing-count", "30",
+                        "--sklearn-count", "0", "--speed-count", "1"])
+    assert e.value.code == 143
+    assert len(saved) == 2  # the accuracy part's two pictures; no framed one
+    assert os.listdir(tmp_path) == []
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 def test_app_bench_sigterm_removes_its_pictures(trained_model, mnist_dir, tmp_path, signum):
     # it died at once, leaving the folder of pictures it was reading behind in $TMPDIR
