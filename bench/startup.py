@@ -9,7 +9,6 @@ out, and the two take about as long.
 """
 import argparse
 import importlib.metadata
-import importlib.util
 import os
 import sys
 
@@ -18,15 +17,7 @@ sys.path.insert(0, ROOT)
 sys.path.insert(1, os.path.dirname(os.path.abspath(__file__)))
 
 from mnist_common import OPTIONAL_EXTRAS, load_tf  # noqa: E402
-from train_speed import process_seconds  # noqa: E402
-
-
-def installed(name):
-    """Whether this Python can import the top-level package `name`."""
-    try:
-        return importlib.util.find_spec(name) is not None
-    except ValueError:
-        return False
+from train_speed import importable, process_seconds  # noqa: E402
 
 
 def main(argv=None):
@@ -41,7 +32,7 @@ def main(argv=None):
     if args.rounds < 1:
         p.error("--rounds must be positive")
 
-    extras = [name for name in OPTIONAL_EXTRAS if installed(name)]
+    extras = [name for name in OPTIONAL_EXTRAS if importable(name)]
     print("Loading TensorFlow %s, whole processes, best of %d round(s); of the optional extras (%s) this "
           "Python has: %s" % (importlib.metadata.version("tensorflow"), args.rounds, ", ".join(OPTIONAL_EXTRAS),
                               ", ".join(extras) or "none"), flush=True)

@@ -141,6 +141,15 @@ def course_worker(steps, data_dir, model_dir):
     course_loop(mnist, steps, model_dir)
 
 
+def importable(module):
+    """Whether this Python can import the top-level package `module` (found, not imported)."""
+    import importlib.util
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ValueError:  # (a module of that name imported already, without a spec)
+        return False
+
+
 def process_seconds(command):
     """Wall time of a whole process running command (its output discarded), or a reason string if it failed."""
     start = time.time()
@@ -232,7 +241,6 @@ def main(argv=None):
     if args.steps < 1 or args.rounds < 1:
         p.error("--steps and --rounds must be positive")
 
-    import importlib.util
     data_dir = input_data.resolve_data_dir(args.data_dir)
     if args.keras_worker:
         keras_worker(args.steps, data_dir)
@@ -285,11 +293,7 @@ def main(argv=None):
                                       ("torch", "PyTorch eager (separate process)", "torch", args.no_torch)):
         if skip:
             continue
-        try:
-            importable = importlib.util.find_spec(module) is not None
-        except ValueError:
-            importable = False
-        outcome = worker_rate(kind, args.steps, data_dir) if importable else "not importable, skipped"
+        outcome = worker_rate(kind, args.steps, data_dir) if importable(module) else "not importable, skipped"
         if isinstance(outcome, str):
             print("%s: %s" % (label, outcome))
         else:
